@@ -1,0 +1,23 @@
+// The one matrix product the engine needs, on raw row-major buffers:
+//     C (M,N) = alpha * op(A) @ op(B) + beta * C
+// where op(A) is A (M,K), or A stored as (K,M) and transposed when trans_a.
+// beta = 1 accumulates into C, which is how a backward adds into a gradient.
+// It maps straight onto OpenBLAS's cblas_sgemm (cblas_dgemm for the double
+// build of the gradient checks); no copies, no element-by-element fallback.
+#pragma once
+
+#include <cstddef>
+
+namespace xgrad::blas {
+
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
+          const float* B, float beta, float* C);
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
+          const double* B, double beta, double* C);
+
+// OpenBLAS's own thread count (our loops use OpenMP's).
+void set_num_threads(int n);
+// "Haswell", "SkylakeX", ...: the kernel OpenBLAS chose on this machine.
+const char* core_name();
+
+}  // namespace xgrad::blas

@@ -1,0 +1,56 @@
+#include "autograd/op_helpers.hpp"
+
+#include <xtensor/xreducer.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace xgrad::detail {
+
+std::size_t normalize_dim(const char* op, int dim, const Shape& shape) {
+    const int rank = static_cast<int>(shape.size());
+    const int d = dim < 0 ? dim + rank : dim;
+    if (d < 0 || d >= rank) {
+        throw Error(std::string(op) + ": dim " + std::to_string(dim) + " out of range for shape " + shape_str(shape));
+    }
+    return static_cast<std::size_t>(d);
+}
+
+AlongDim along_dim(const Shape& shape, std::size_t dim) {
+    AlongDim a;
+    for (std::size_t i = 0; i < dim; ++i) a.outer *= shape[i];
+    a.n = shape[dim];
+    for (std::size_t i = dim + 1; i < shape.size(); ++i) a.inner *= shape[i];
+    return a;
+}
+
+Array sum_to(const Array& grad, const Shape& shape) {
+    if (grad.shape() == shape) return grad;
+
+    // The common case, a bias broadcast over rows: `shape` is the trailing
+    // part of grad's shape, so grad is (rows, n) and we add up its rows. A loop
+    // over rows is much faster than an xtensor axis reduction.
+    const std::size_t lead = grad.dimension() - shape.size();
+    if (std::equal(shape.begin(), shape.end(), grad.shape().begin() + lead)) {
+        Array out = xt::zeros<Scalar>(shape);
+        const std::size_t n = out.size(), rows = grad.size() / std::max<std::size_t>(n, 1);
+        const Scalar* g = grad.data();
+        Scalar* o = out.data();
+        for (std::size_t r = 0; r < rows; ++r, g += n) {
+            for (std::size_t j = 0; j < n; ++j) o[j] += g[j];
+        }
+        return out;
+    }
+
+    // General case: sum over the leading dims and over the dims where the
+    // input had size 1, keeping dims, then drop the leading ones.
+    std::vector<std::size_t> axes;
+    for (std::size_t i = 0; i < grad.dimension(); ++i) {
+        if (i < lead || shape[i - lead] == 1) axes.push_back(i);
+    }
+    Array summed = xt::sum(grad, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
+    summed.reshape(shape);
+    return summed;
+}
+
+}  // namespace xgrad::detail

@@ -1,0 +1,43 @@
+// Small helpers shared by the ops_*.cpp files (not part of the public API).
+#pragma once
+
+#include "autograd/error.hpp"
+#include "autograd/tensor.hpp"
+
+#include <xtensor/xnoalias.hpp>
+
+#include <string>
+
+namespace xgrad::detail {
+
+// Turns a PyTorch dim (negative counts from the end) into an index, or throws
+// "softmax: dim 3 out of range for shape (2,3)".
+std::size_t normalize_dim(const char* op, int dim, const Shape& shape);
+
+// The shape seen by an op that works along one dim: outer x n x inner, with n
+// the length of that dim. Element (o, i, k) sits at (o * n + i) * inner + k.
+struct AlongDim {
+    std::size_t outer = 1, n = 1, inner = 1;
+};
+AlongDim along_dim(const Shape& shape, std::size_t dim);
+
+// Reduces a broadcast gradient back to an input's shape: sums over the leading
+// dims the input did not have and over the dims where it had size 1.
+Array sum_to(const Array& grad, const Shape& shape);
+
+// Adds `contribution` (an xtensor expression or array) into t's gradient, if t
+// wants one. Gradients accumulate: a tensor used twice gets both terms.
+template <class E>
+void accumulate_grad(const Tensor& t, const E& contribution) {
+    if (!t.defined() || !t.requires_grad()) return;
+    Array& g = t.node()->grad_buffer();
+    xt::noalias(g) += contribution;
+}
+
+// The grad buffer of t when it wants one, else nullptr (for hand-written loops).
+inline Scalar* grad_ptr(const Tensor& t) {
+    if (!t.defined() || !t.requires_grad()) return nullptr;
+    return t.node()->grad_buffer().data();
+}
+
+}  // namespace xgrad::detail

@@ -1,0 +1,142 @@
+// Elementwise ops. Each forward computes its output with one xtensor
+// expression; its backward (the lambda right below) applies the chain rule,
+//     d loss / d input = d loss / d out * d out / d input,
+// and for broadcasting ops sums the gradient back to the input's shape.
+#include "autograd/op_helpers.hpp"
+#include "autograd/ops.hpp"
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include <algorithm>
+
+namespace xgrad {
+
+using detail::accumulate_grad;
+using detail::sum_to;
+
+namespace {
+
+// Checks that two shapes broadcast as in NumPy: aligned at the right, each pair
+// of dims equal or one of them 1.
+void check_broadcast(const char* op, const Shape& a, const Shape& b) {
+    const std::size_t n = std::max(a.size(), b.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+        const std::size_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+        if (da != db && da != 1 && db != 1) {
+            throw Error(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                        " cannot broadcast (dims " + std::to_string(da) + " and " + std::to_string(db) + ")");
+        }
+    }
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+    check_broadcast("add", a.shape(), b.shape());
+    Array y = a.data() + b.data();
+    return Tensor::from_op(std::move(y), "add", {a, b}, [a, b](const Node& out) {
+        accumulate_grad(a, sum_to(out.grad, a.shape()));
+        accumulate_grad(b, sum_to(out.grad, b.shape()));
+    });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+    check_broadcast("sub", a.shape(), b.shape());
+    Array y = a.data() - b.data();
+    return Tensor::from_op(std::move(y), "sub", {a, b}, [a, b](const Node& out) {
+        accumulate_grad(a, sum_to(out.grad, a.shape()));
+        accumulate_grad(b, -sum_to(out.grad, b.shape()));
+    });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+    check_broadcast("mul", a.shape(), b.shape());
+    Array y = a.data() * b.data();
+    return Tensor::from_op(std::move(y), "mul", {a, b}, [a, b](const Node& out) {
+        if (a.requires_grad()) accumulate_grad(a, sum_to(out.grad * b.data(), a.shape()));
+        if (b.requires_grad()) accumulate_grad(b, sum_to(out.grad * a.data(), b.shape()));
+    });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+    check_broadcast("div", a.shape(), b.shape());
+    Array y = a.data() / b.data();
+    return Tensor::from_op(std::move(y), "div", {a, b}, [a, b](const Node& out) {
+        // y = a / b:  dy/da = 1 / b,  dy/db = -a / b^2 = -y / b
+        if (a.requires_grad()) accumulate_grad(a, sum_to(out.grad / b.data(), a.shape()));
+        if (b.requires_grad()) accumulate_grad(b, sum_to(-out.grad * out.data / b.data(), b.shape()));
+    });
+}
+
+Tensor add(const Tensor& a, Scalar s) {
+    Array y = a.data() + s;
+    return Tensor::from_op(std::move(y), "add", {a}, [a](const Node& out) { accumulate_grad(a, out.grad); });
+}
+
+Tensor mul(const Tensor& a, Scalar s) {
+    Array y = a.data() * s;
+    return Tensor::from_op(std::move(y), "mul", {a}, [a, s](const Node& out) { accumulate_grad(a, out.grad * s); });
+}
+
+Tensor rsub(const Tensor& a, Scalar s) {
+    Array y = s - a.data();
+    return Tensor::from_op(std::move(y), "rsub", {a}, [a](const Node& out) { accumulate_grad(a, -out.grad); });
+}
+
+Tensor rdiv(const Tensor& a, Scalar s) {
+    Array y = s / a.data();
+    // y = s / a:  dy/da = -s / a^2 = -y / a
+    return Tensor::from_op(std::move(y), "rdiv", {a},
+                           [a](const Node& out) { accumulate_grad(a, -out.grad * out.data / a.data()); });
+}
+
+Tensor neg(const Tensor& a) {
+    Array y = -a.data();
+    return Tensor::from_op(std::move(y), "neg", {a}, [a](const Node& out) { accumulate_grad(a, -out.grad); });
+}
+
+Tensor pow(const Tensor& a, Scalar exponent) {
+    Array y = xt::pow(a.data(), exponent);
+    // y = a^p:  dy/da = p * a^(p-1)
+    return Tensor::from_op(std::move(y), "pow", {a}, [a, exponent](const Node& out) {
+        accumulate_grad(a, out.grad * exponent * xt::pow(a.data(), exponent - 1));
+    });
+}
+
+Tensor exp(const Tensor& a) {
+    Array y = xt::exp(a.data());
+    // y = e^a:  dy/da = y
+    return Tensor::from_op(std::move(y), "exp", {a}, [a](const Node& out) { accumulate_grad(a, out.grad * out.data); });
+}
+
+Tensor log(const Tensor& a) {
+    Array y = xt::log(a.data());
+    return Tensor::from_op(std::move(y), "log", {a}, [a](const Node& out) { accumulate_grad(a, out.grad / a.data()); });
+}
+
+Tensor sqrt(const Tensor& a) {
+    Array y = xt::sqrt(a.data());
+    // y = a^(1/2):  dy/da = 1 / (2 y)
+    return Tensor::from_op(std::move(y), "sqrt", {a},
+                           [a](const Node& out) { accumulate_grad(a, out.grad / (Scalar(2) * out.data)); });
+}
+
+Tensor tanh(const Tensor& a) {
+    Array y = xt::tanh(a.data());
+    // dy/da = 1 - y^2
+    return Tensor::from_op(std::move(y), "tanh", {a}, [a](const Node& out) {
+        accumulate_grad(a, out.grad * (Scalar(1) - out.data * out.data));
+    });
+}
+
+Tensor relu(const Tensor& a) {
+    Array y = xt::maximum(a.data(), Scalar(0));
+    // dy/da = 1 where the input was positive, else 0
+    return Tensor::from_op(std::move(y), "relu", {a}, [a](const Node& out) {
+        accumulate_grad(a, xt::where(out.data > Scalar(0), out.grad, Scalar(0)));
+    });
+}
+
+}  // namespace xgrad

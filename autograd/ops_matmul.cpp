@@ -1,0 +1,110 @@
+// Matrix products on OpenBLAS's sgemm. The transposes of the backward are
+// gemm's transpose flags, never copies:
+//     C = A @ B   =>   dA += dC @ Bᵀ,   dB += Aᵀ @ dC
+#include "autograd/blas.hpp"
+#include "autograd/op_helpers.hpp"
+#include "autograd/ops.hpp"
+
+namespace xgrad {
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+    const Shape& sa = a.shape();
+    const Shape& sb = b.shape();
+    const std::string shapes = shape_str(sa) + " @ " + shape_str(sb);
+    if (sa.size() < 2 || sb.size() < 2) throw Error("matmul: " + shapes + ": both operands need at least 2 dims");
+    const std::size_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
+    if (sb[sb.size() - 2] != K) {
+        throw Error("matmul: " + shapes + ": inner dims " + std::to_string(K) + " and " +
+                    std::to_string(sb[sb.size() - 2]) + " differ");
+    }
+    // b either is one matrix shared by the whole batch, or has a's batch dims.
+    const bool shared_b = sb.size() == 2;
+    if (!shared_b && !std::equal(sa.begin(), sa.end() - 2, sb.begin(), sb.end() - 2)) {
+        throw Error("matmul: " + shapes + ": batch dims differ");
+    }
+    std::size_t batch = 1;
+    for (std::size_t i = 0; i + 2 < sa.size(); ++i) batch *= sa[i];
+
+    Shape shape = sa;
+    shape.back() = N;
+    Array y = Array::from_shape(shape);
+    if (shared_b) {  // (batch*M, K) @ (K, N): one call
+        blas::gemm(false, false, batch * M, N, K, Scalar(1), a.data().data(), b.data().data(), Scalar(0), y.data());
+    } else {
+        for (std::size_t i = 0; i < batch; ++i) {
+            blas::gemm(false, false, M, N, K, Scalar(1), a.data().data() + i * M * K, b.data().data() + i * K * N,
+                       Scalar(0), y.data() + i * M * N);
+        }
+    }
+
+    return Tensor::from_op(std::move(y), "matmul", {a, b}, [a, b, batch, M, N, K, shared_b](const Node& out) {
+        const Scalar* dy = out.grad.data();       // (batch, M, N)
+        const Scalar* pa = a.data().data();       // (batch, M, K)
+        const Scalar* pb = b.data().data();       // (batch, K, N) or (K, N)
+        if (Scalar* da = detail::grad_ptr(a)) {   // dA (M,K) += dY (M,N) @ Bᵀ (N,K)
+            if (shared_b) {
+                blas::gemm(false, true, batch * M, K, N, Scalar(1), dy, pb, Scalar(1), da);
+            } else {
+                for (std::size_t i = 0; i < batch; ++i) {
+                    blas::gemm(false, true, M, K, N, Scalar(1), dy + i * M * N, pb + i * K * N, Scalar(1),
+                               da + i * M * K);
+                }
+            }
+        }
+        if (Scalar* db = detail::grad_ptr(b)) {   // dB (K,N) += Aᵀ (K,M) @ dY (M,N)
+            if (shared_b) {  // summed over the batch: one call over (batch*M) rows
+                blas::gemm(true, false, K, N, batch * M, Scalar(1), pa, dy, Scalar(1), db);
+            } else {
+                for (std::size_t i = 0; i < batch; ++i) {
+                    blas::gemm(true, false, K, N, M, Scalar(1), pa + i * M * K, dy + i * M * N, Scalar(1),
+                               db + i * K * N);
+                }
+            }
+        }
+    });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const Shape& sx = x.shape();
+    const Shape& sw = weight.shape();
+    if (sw.size() != 2 || sx.empty() || sx.back() != sw[1]) {
+        throw Error("linear: input " + shape_str(sx) + " and weight " + shape_str(sw) +
+                    ": the weight must be (out_features, in_features) with in_features = the input's last dim");
+    }
+    const std::size_t in = sw[1], out_features = sw[0], rows = x.numel() / std::max<std::size_t>(in, 1);
+    if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features)) {
+        throw Error("linear: bias " + shape_str(bias.shape()) + " does not match weight " + shape_str(sw));
+    }
+
+    Shape shape = sx;
+    shape.back() = out_features;
+    Array y = Array::from_shape(shape);
+    // y (rows, out) = x (rows, in) @ Wᵀ (in, out)
+    blas::gemm(false, true, rows, out_features, in, Scalar(1), x.data().data(), weight.data().data(), Scalar(0),
+               y.data());
+    if (bias.defined()) {
+        const Scalar* pb = bias.data().data();
+        Scalar* py = y.data();
+        for (std::size_t r = 0; r < rows; ++r, py += out_features) {
+            for (std::size_t j = 0; j < out_features; ++j) py[j] += pb[j];
+        }
+    }
+
+    return Tensor::from_op(std::move(y), "linear", {x, weight, bias},
+                           [x, weight, bias, rows, in, out_features](const Node& out) {
+        const Scalar* dy = out.grad.data();  // (rows, out)
+        if (Scalar* dx = detail::grad_ptr(x)) {          // dx (rows,in) += dy (rows,out) @ W (out,in)
+            blas::gemm(false, false, rows, in, out_features, Scalar(1), dy, weight.data().data(), Scalar(1), dx);
+        }
+        if (Scalar* dw = detail::grad_ptr(weight)) {     // dW (out,in) += dyᵀ (out,rows) @ x (rows,in)
+            blas::gemm(true, false, out_features, in, rows, Scalar(1), dy, x.data().data(), Scalar(1), dw);
+        }
+        if (Scalar* db = detail::grad_ptr(bias)) {       // db (out) += dy summed over rows
+            for (std::size_t r = 0; r < rows; ++r, dy += out_features) {
+                for (std::size_t j = 0; j < out_features; ++j) db[j] += dy[j];
+            }
+        }
+    });
+}
+
+}  // namespace xgrad

@@ -1,0 +1,255 @@
+// The neural-network ops, written as forward/backward pairs by hand (as
+// llm.c does) because they are hot and numerically delicate: softmax,
+// log_softmax, masked_fill, embedding, layer_norm, cross_entropy, dropout.
+#include "autograd/op_helpers.hpp"
+#include "autograd/ops.hpp"
+
+#include <xtensor/xoperation.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace xgrad {
+
+using detail::accumulate_grad;
+using detail::along_dim;
+using detail::normalize_dim;
+
+Tensor softmax(const Tensor& a, int dim) {
+    const std::size_t d = normalize_dim("softmax", dim, a.shape());
+    const auto [outer, n, inner] = along_dim(a.shape(), d);
+    Array y = Array::from_shape(a.shape());
+    const Scalar* x = a.data().data();
+    Scalar* py = y.data();
+    // Each slice (o, :, k) is one softmax. Subtracting its max first keeps exp
+    // from overflowing on large inputs and leaves the result unchanged.
+    for (std::size_t o = 0; o < outer; ++o) {
+        for (std::size_t k = 0; k < inner; ++k) {
+            const std::size_t base = o * n * inner + k;
+            Scalar m = -std::numeric_limits<Scalar>::infinity();
+            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
+            Scalar total = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
+                py[base + i * inner] = e;
+                total += e;
+            }
+            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] /= total;
+        }
+    }
+    return Tensor::from_op(std::move(y), "softmax", {a}, [a, outer = outer, n = n, inner = inner](const Node& out) {
+        // y = softmax(x):  dx_i = y_i * (dy_i - sum_j dy_j y_j)
+        Scalar* dx = detail::grad_ptr(a);
+        const Scalar* y = out.data.data();
+        const Scalar* dy = out.grad.data();
+        for (std::size_t o = 0; o < outer; ++o) {
+            for (std::size_t k = 0; k < inner; ++k) {
+                const std::size_t base = o * n * inner + k;
+                Scalar dot = 0;
+                for (std::size_t i = 0; i < n; ++i) dot += dy[base + i * inner] * y[base + i * inner];
+                for (std::size_t i = 0; i < n; ++i) {
+                    dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - dot);
+                }
+            }
+        }
+    });
+}
+
+Tensor log_softmax(const Tensor& a, int dim) {
+    const std::size_t d = normalize_dim("log_softmax", dim, a.shape());
+    const auto [outer, n, inner] = along_dim(a.shape(), d);
+    Array y = Array::from_shape(a.shape());
+    const Scalar* x = a.data().data();
+    Scalar* py = y.data();
+    // log softmax(x)_i = x_i - m - log(sum_j exp(x_j - m)),  m = max_j x_j
+    for (std::size_t o = 0; o < outer; ++o) {
+        for (std::size_t k = 0; k < inner; ++k) {
+            const std::size_t base = o * n * inner + k;
+            Scalar m = -std::numeric_limits<Scalar>::infinity();
+            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
+            Scalar total = 0;
+            for (std::size_t i = 0; i < n; ++i) total += std::exp(x[base + i * inner] - m);
+            const Scalar log_total = m + std::log(total);
+            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] = x[base + i * inner] - log_total;
+        }
+    }
+    return Tensor::from_op(std::move(y), "log_softmax", {a},
+                           [a, outer = outer, n = n, inner = inner](const Node& out) {
+        // dx_i = dy_i - softmax(x)_i * sum_j dy_j,  and softmax(x)_i = exp(y_i)
+        Scalar* dx = detail::grad_ptr(a);
+        const Scalar* y = out.data.data();
+        const Scalar* dy = out.grad.data();
+        for (std::size_t o = 0; o < outer; ++o) {
+            for (std::size_t k = 0; k < inner; ++k) {
+                const std::size_t base = o * n * inner + k;
+                Scalar total = 0;
+                for (std::size_t i = 0; i < n; ++i) total += dy[base + i * inner];
+                for (std::size_t i = 0; i < n; ++i) {
+                    dx[base + i * inner] += dy[base + i * inner] - std::exp(y[base + i * inner]) * total;
+                }
+            }
+        }
+    });
+}
+
+Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
+    // The mask must broadcast to a's shape (the causal mask (T,T) over (B,T,T)).
+    const Shape& sa = a.shape();
+    const auto& sm = mask.shape();
+    bool ok = sm.size() <= sa.size();
+    for (std::size_t i = 0; ok && i < sm.size(); ++i) {
+        const std::size_t dm = sm[sm.size() - 1 - i], da = sa[sa.size() - 1 - i];
+        ok = dm == da || dm == 1;
+    }
+    if (!ok) {
+        throw Error("masked_fill: mask of shape " + shape_str(Shape(sm.begin(), sm.end())) +
+                    " does not broadcast to the input's shape " + shape_str(sa));
+    }
+    Array y = xt::where(mask, value, a.data());
+    return Tensor::from_op(std::move(y), "masked_fill", {a}, [a, mask](const Node& out) {
+        // filled entries are constants: no gradient flows through them
+        accumulate_grad(a, xt::where(mask, Scalar(0), out.grad));
+    });
+}
+
+Tensor embedding(const Tensor& weight, const Index& indices) {
+    if (weight.dim() != 2) throw Error("embedding: the weight must be 2-D (num_embeddings, dim), got " +
+                                       shape_str(weight.shape()));
+    const std::size_t V = weight.shape()[0], C = weight.shape()[1];
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+        const std::int64_t ix = indices.data()[i];
+        if (ix < 0 || static_cast<std::size_t>(ix) >= V) {
+            throw Error("embedding: index " + std::to_string(ix) + " out of range for a table of " +
+                        std::to_string(V) + " rows");
+        }
+    }
+    Shape shape(indices.shape().begin(), indices.shape().end());
+    shape.push_back(C);
+    Array y = Array::from_shape(shape);
+    for (std::size_t i = 0; i < indices.size(); ++i) {  // row i of the output = row indices[i] of the table
+        std::copy_n(weight.data().data() + indices.data()[i] * C, C, y.data() + i * C);
+    }
+    return Tensor::from_op(std::move(y), "embedding", {weight}, [weight, indices, C](const Node& out) {
+        // scatter the rows back; a token that appears twice gets both gradients
+        Scalar* dw = detail::grad_ptr(weight);
+        for (std::size_t i = 0; i < indices.size(); ++i) {
+            Scalar* row = dw + indices.data()[i] * C;
+            const Scalar* dy = out.grad.data() + i * C;
+            for (std::size_t j = 0; j < C; ++j) row[j] += dy[j];
+        }
+    });
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Scalar eps) {
+    const std::size_t C = x.dim() ? x.shape().back() : 0;
+    if (C == 0 || weight.shape() != Shape{C} || bias.shape() != Shape{C}) {
+        throw Error("layer_norm: input " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) +
+                    " and bias " + shape_str(bias.shape()) + ": weight and bias must be (C) with C the input's last dim");
+    }
+    const std::size_t N = x.numel() / C;
+    Array y = Array::from_shape(x.shape());
+    Array mean = Array::from_shape({N});  // (N) saved for the backward
+    Array rstd = Array::from_shape({N});  // (N) 1 / sqrt(var + eps)
+    const Scalar* px = x.data().data();
+    const Scalar* w = weight.data().data();
+    const Scalar* b = bias.data().data();
+    for (std::size_t r = 0; r < N; ++r) {
+        const Scalar* row = px + r * C;
+        Scalar m = 0;
+        for (std::size_t j = 0; j < C; ++j) m += row[j];
+        m /= static_cast<Scalar>(C);
+        Scalar v = 0;  // biased variance, as PyTorch's layer_norm
+        for (std::size_t j = 0; j < C; ++j) v += (row[j] - m) * (row[j] - m);
+        v /= static_cast<Scalar>(C);
+        const Scalar s = Scalar(1) / std::sqrt(v + eps);
+        for (std::size_t j = 0; j < C; ++j) y.data()[r * C + j] = (row[j] - m) * s * w[j] + b[j];
+        mean.data()[r] = m;
+        rstd.data()[r] = s;
+    }
+    return Tensor::from_op(std::move(y), "layer_norm", {x, weight, bias},
+                           [x, weight, bias, mean, rstd, N, C](const Node& out) {
+        // With n = (x - mean) * rstd and y = n * w + b (docs/engine.md derives it):
+        //   dw += sum_rows(dy * n),  db += sum_rows(dy),
+        //   dx = rstd * (dn - mean(dn) - n * mean(dn * n)),  dn = dy * w
+        Scalar* dx = detail::grad_ptr(x);
+        Scalar* dw = detail::grad_ptr(weight);
+        Scalar* db = detail::grad_ptr(bias);
+        const Scalar* w = weight.data().data();
+        for (std::size_t r = 0; r < N; ++r) {
+            const Scalar* row = x.data().data() + r * C;
+            const Scalar* dy = out.grad.data() + r * C;
+            const Scalar m = mean.data()[r], s = rstd.data()[r];
+            Scalar dn_mean = 0, dn_n_mean = 0;
+            for (std::size_t j = 0; j < C; ++j) {
+                const Scalar n = (row[j] - m) * s;
+                const Scalar dn = dy[j] * w[j];
+                dn_mean += dn;
+                dn_n_mean += dn * n;
+                if (dw) dw[j] += dy[j] * n;
+                if (db) db[j] += dy[j];
+            }
+            dn_mean /= static_cast<Scalar>(C);
+            dn_n_mean /= static_cast<Scalar>(C);
+            if (!dx) continue;
+            for (std::size_t j = 0; j < C; ++j) {
+                const Scalar n = (row[j] - m) * s;
+                dx[r * C + j] += s * (dy[j] * w[j] - dn_mean - n * dn_n_mean);
+            }
+        }
+    });
+}
+
+Tensor cross_entropy(const Tensor& logits, const Index& targets) {
+    if (logits.dim() != 2 || targets.dimension() != 1 || targets.shape()[0] != logits.shape()[0]) {
+        throw Error("cross_entropy: logits " + shape_str(logits.shape()) + " and targets " +
+                    shape_str(Shape(targets.shape().begin(), targets.shape().end())) +
+                    ": need logits (N,V) and targets (N)");
+    }
+    const std::size_t N = logits.shape()[0], V = logits.shape()[1];
+    if (N == 0) throw Error("cross_entropy: empty batch (N = 0)");
+    Array lse = Array::from_shape({N});  // (N) log sum exp of each row, saved for the backward
+    Scalar total = 0;
+    for (std::size_t r = 0; r < N; ++r) {
+        const std::int64_t t = targets.data()[r];
+        if (t < 0 || static_cast<std::size_t>(t) >= V) {
+            throw Error("cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(r) +
+                        " out of range for " + std::to_string(V) + " classes");
+        }
+        const Scalar* row = logits.data().data() + r * V;
+        Scalar m = -std::numeric_limits<Scalar>::infinity();
+        for (std::size_t j = 0; j < V; ++j) m = std::max(m, row[j]);
+        Scalar s = 0;
+        for (std::size_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
+        lse.data()[r] = m + std::log(s);
+        total += lse.data()[r] - row[t];  // -log softmax(row)[t]
+    }
+    Array loss = Array(total / static_cast<Scalar>(N));
+    return Tensor::from_op(std::move(loss), "cross_entropy", {logits},
+                           [logits, targets, lse, N, V](const Node& out) {
+        // d loss / d logits = (softmax(row) - onehot(target)) / N
+        Scalar* dx = detail::grad_ptr(logits);
+        const Scalar scale = out.grad() / static_cast<Scalar>(N);
+        for (std::size_t r = 0; r < N; ++r) {
+            const Scalar* row = logits.data().data() + r * V;
+            Scalar* drow = dx + r * V;
+            for (std::size_t j = 0; j < V; ++j) drow[j] += scale * std::exp(row[j] - lse.data()[r]);
+            drow[targets.data()[r]] -= scale;
+        }
+    });
+}
+
+Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
+    if (!(p >= 0 && p < 1)) throw Error("dropout: p must be in [0, 1), got " + std::to_string(p));
+    if (!training || p == 0) return x;  // identity: no node at all
+    // Inverted dropout: keep each element with probability 1 - p and scale it
+    // by 1 / (1 - p), so the expected value is unchanged and eval needs nothing.
+    const auto threshold = static_cast<std::uint32_t>(p * 4294967296.0);  // p * 2^32
+    const Scalar scale = Scalar(1) / (Scalar(1) - p);
+    Array mask = Array::from_shape(x.shape());
+    for (Scalar& m : mask) m = gen() >= threshold ? scale : Scalar(0);
+    Array y = x.data() * mask;
+    return Tensor::from_op(std::move(y), "dropout", {x},
+                           [x, mask = std::move(mask)](const Node& out) { accumulate_grad(x, out.grad * mask); });
+}
+
+}  // namespace xgrad

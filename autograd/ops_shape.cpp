@@ -1,0 +1,156 @@
+// Shape ops: view/reshape, transpose, cat, slice. Each output owns a fresh
+// contiguous copy (xt::xarray has no shared storage), so every other op can
+// assume row-major contiguous data.
+#include "autograd/op_helpers.hpp"
+#include "autograd/ops.hpp"
+
+#include <xtensor/xmanipulation.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace xgrad {
+
+using detail::accumulate_grad;
+using detail::along_dim;
+using detail::normalize_dim;
+
+namespace {
+
+// Resolves a requested shape with at most one -1 against numel elements.
+Shape resolve_view_shape(const char* op, const Shape& from, const std::vector<std::ptrdiff_t>& to) {
+    Shape shape(to.size());
+    std::size_t known = 1;
+    std::ptrdiff_t infer = -1;
+    std::string asked = "(";
+    for (std::size_t i = 0; i < to.size(); ++i) asked += (i ? "," : "") + std::to_string(to[i]);
+    asked += ")";
+    for (std::size_t i = 0; i < to.size(); ++i) {
+        if (to[i] == -1 && infer < 0) {
+            infer = static_cast<std::ptrdiff_t>(i);
+        } else if (to[i] < 0) {
+            throw Error(std::string(op) + ": invalid shape " + asked + " for a tensor of shape " + shape_str(from));
+        } else {
+            shape[i] = static_cast<std::size_t>(to[i]);
+            known *= shape[i];
+        }
+    }
+    std::size_t numel = 1;
+    for (std::size_t d : from) numel *= d;
+    if (infer >= 0) {
+        if (known == 0 || numel % known != 0) {
+            throw Error(std::string(op) + ": shape " + asked + " is invalid for a tensor of shape " + shape_str(from));
+        }
+        shape[static_cast<std::size_t>(infer)] = numel / known;
+        known *= shape[static_cast<std::size_t>(infer)];
+    }
+    if (known != numel) {
+        throw Error(std::string(op) + ": shape " + asked + " is invalid for a tensor of shape " + shape_str(from) +
+                    " (" + std::to_string(numel) + " elements)");
+    }
+    return shape;
+}
+
+Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t>& to) {
+    Array y = a.data();
+    y.reshape(resolve_view_shape(op, a.shape(), to));
+    return Tensor::from_op(std::move(y), op, {a}, [a](const Node& out) {
+        // same elements in the same order: the grad just takes the input's shape back
+        Scalar* g = detail::grad_ptr(a);
+        const Scalar* dy = out.grad.data();
+        for (std::size_t i = 0, n = out.grad.size(); i < n; ++i) g[i] += dy[i];
+    });
+}
+
+}  // namespace
+
+Tensor view(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view_as("view", a, shape); }
+Tensor reshape(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view_as("reshape", a, shape); }
+
+Tensor transpose(const Tensor& a, int dim0, int dim1) {
+    const std::size_t d0 = normalize_dim("transpose", dim0, a.shape());
+    const std::size_t d1 = normalize_dim("transpose", dim1, a.shape());
+    std::vector<std::size_t> perm(a.dim());  // (0, 1, ..., d1, ..., d0, ...)
+    for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = i;
+    std::swap(perm[d0], perm[d1]);
+    Array y = xt::transpose(a.data(), perm);
+    // swapping the same two dims again undoes it
+    return Tensor::from_op(std::move(y), "transpose", {a},
+                           [a, perm](const Node& out) { accumulate_grad(a, xt::transpose(out.grad, perm)); });
+}
+
+Tensor cat(const std::vector<Tensor>& tensors, int dim) {
+    if (tensors.empty()) throw Error("cat: needs at least one tensor");
+    const Shape& first = tensors[0].shape();
+    const std::size_t d = normalize_dim("cat", dim, first);
+    Shape shape = first;
+    shape[d] = 0;
+    for (std::size_t t = 0; t < tensors.size(); ++t) {
+        const Shape& s = tensors[t].shape();
+        bool same = s.size() == first.size();
+        for (std::size_t i = 0; same && i < s.size(); ++i) same = i == d || s[i] == first[i];
+        if (!same) {
+            throw Error("cat: tensor " + std::to_string(t) + " has shape " + shape_str(s) + " but tensor 0 has " +
+                        shape_str(first) + "; all dims but dim " + std::to_string(dim) + " must match");
+        }
+        shape[d] += s[d];
+    }
+
+    // Seen as (outer, n, inner), each input fills a band [offset, offset + n_t) of the output's n.
+    Array y = Array::from_shape(shape);
+    const auto [outer, n_out, inner] = along_dim(shape, d);
+    std::size_t offset = 0;
+    for (const Tensor& t : tensors) {
+        const std::size_t band = t.shape()[d] * inner;
+        for (std::size_t o = 0; o < outer; ++o) {
+            std::copy_n(t.data().data() + o * band, band, y.data() + (o * n_out + offset) * inner);
+        }
+        offset += t.shape()[d];
+    }
+    return Tensor::from_op(std::move(y), "cat", tensors,
+                           [tensors, d, outer = outer, n_out = n_out, inner = inner](const Node& out) {
+        // each input gets back its own band of the gradient
+        std::size_t offset = 0;
+        for (const Tensor& t : tensors) {
+            const std::size_t band = t.shape()[d] * inner;
+            if (Scalar* g = detail::grad_ptr(t)) {
+                for (std::size_t o = 0; o < outer; ++o) {
+                    const Scalar* dy = out.grad.data() + (o * n_out + offset) * inner;
+                    for (std::size_t j = 0; j < band; ++j) g[o * band + j] += dy[j];
+                }
+            }
+            offset += t.shape()[d];
+        }
+    });
+}
+
+Tensor slice(const Tensor& a, int dim, std::size_t start, std::size_t end) {
+    const std::size_t d = normalize_dim("slice", dim, a.shape());
+    if (start > end || end > a.shape()[d]) {
+        throw Error("slice: range [" + std::to_string(start) + ", " + std::to_string(end) + ") out of range for dim " +
+                    std::to_string(dim) + " of shape " + shape_str(a.shape()));
+    }
+    const auto [outer, n, inner] = along_dim(a.shape(), d);
+    Shape shape = a.shape();
+    shape[d] = end - start;
+    Array y = Array::from_shape(shape);
+    const std::size_t band = (end - start) * inner;
+    for (std::size_t o = 0; o < outer; ++o) {
+        std::copy_n(a.data().data() + (o * n + start) * inner, band, y.data() + o * band);
+    }
+    return Tensor::from_op(std::move(y), "slice", {a},
+                           [a, start, band, outer = outer, n = n, inner = inner](const Node& out) {
+        Scalar* g = detail::grad_ptr(a);
+        for (std::size_t o = 0; o < outer; ++o) {
+            Scalar* row = g + (o * n + start) * inner;
+            const Scalar* dy = out.grad.data() + o * band;
+            for (std::size_t j = 0; j < band; ++j) row[j] += dy[j];
+        }
+    });
+}
+
+Tensor Tensor::transpose(int dim0, int dim1) const { return xgrad::transpose(*this, dim0, dim1); }
+Tensor Tensor::view(std::vector<std::ptrdiff_t> shape) const { return xgrad::view(*this, std::move(shape)); }
+Tensor Tensor::masked_fill(const Mask& mask, Scalar value) const { return xgrad::masked_fill(*this, mask, value); }
+
+}  // namespace xgrad

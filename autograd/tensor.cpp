@@ -1,0 +1,165 @@
+// The backward pass: a topological sort and a reverse walk, as in micrograd,
+// but without recursion so a deep graph cannot overflow the stack.
+#include "autograd/tensor.hpp"
+
+#include "autograd/error.hpp"
+
+#include <unordered_set>
+#include <utility>
+
+namespace xgrad {
+
+namespace {
+thread_local bool grad_mode = true;
+}
+
+bool grad_enabled() { return grad_mode; }
+NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
+NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+std::string shape_str(const Shape& shape) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        s += (i ? "," : "") + std::to_string(shape[i]);
+    }
+    return s + ")";
+}
+
+Node::~Node() {
+    // Destroying the last handle to a long chain would destroy parent inside
+    // parent inside parent... and overflow the stack. Instead, unlink each node
+    // we hold the last reference to before it dies, using an explicit stack.
+    std::vector<std::shared_ptr<Node>> pending = std::move(parents);
+    backward_fn = nullptr;  // its captured inputs are also in `pending`
+    while (!pending.empty()) {
+        std::shared_ptr<Node> n = std::move(pending.back());
+        pending.pop_back();
+        if (n && n.use_count() == 1) {
+            for (auto& p : n->parents) pending.push_back(std::move(p));
+            n->parents.clear();
+            n->backward_fn = nullptr;
+        }
+    }  // each `n` dies here with no parents left to recurse into
+}
+
+Array& Node::grad_buffer() {
+    if (!has_grad) {
+        grad = xt::zeros<Scalar>(data.shape());
+        has_grad = true;
+    }
+    return grad;
+}
+
+Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
+    node_->data = std::move(data);
+    node_->requires_grad = requires_grad;
+}
+
+Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
+    Tensor out(std::move(data));
+    out.node_->op = op;
+    if (!grad_mode) return out;
+    bool needs_grad = false;
+    for (const Tensor& t : inputs) needs_grad = needs_grad || (t.defined() && t.requires_grad());
+    if (!needs_grad) return out;
+    out.node_->requires_grad = true;
+    for (const Tensor& t : inputs) {
+        if (t.defined()) out.node_->parents.push_back(t.node_);
+    }
+    out.node_->backward_fn = std::move(backward);
+    return out;
+}
+
+std::size_t Tensor::size(int d) const {
+    const int n = static_cast<int>(dim());
+    const int k = d < 0 ? d + n : d;
+    if (k < 0 || k >= n) {
+        throw Error("size: dim " + std::to_string(d) + " out of range for a tensor of shape " + shape_str(shape()));
+    }
+    return shape()[static_cast<std::size_t>(k)];
+}
+
+Scalar Tensor::item() const {
+    if (numel() != 1) {
+        throw Error("item: needs a tensor with one element, got shape " + shape_str(shape()));
+    }
+    return *node_->data.data();
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+    node_->requires_grad = on;
+    return *this;
+}
+
+Array& Tensor::grad() { return node_->grad_buffer(); }
+
+void Tensor::zero_grad() {
+    node_->grad = Array();
+    node_->has_grad = false;
+}
+
+Tensor Tensor::detach() const { return Tensor(node_->data); }
+
+void Tensor::backward() {
+    if (numel() != 1) {
+        throw Error("backward: needs a tensor with one element (a loss), got shape " + shape_str(shape()) +
+                    "; reduce it first, for example with sum() or mean()");
+    }
+    backward(xt::ones<Scalar>(shape()));
+}
+
+void Tensor::backward(const Array& grad_output) {
+    if (!requires_grad()) {
+        throw Error("backward: the tensor does not require grad (no input had requires_grad, or it was made "
+                    "under NoGradGuard)");
+    }
+    if (grad_output.shape() != shape()) {
+        throw Error("backward: grad_output has shape " + shape_str(grad_output.shape()) + " but the tensor has shape " +
+                    shape_str(shape()));
+    }
+
+    // Topological order (inputs before outputs) by an iterative depth-first
+    // search: a node is appended once all of its parents have been.
+    std::vector<std::shared_ptr<Node>> order;
+    std::unordered_set<const Node*> visited;
+    std::vector<std::pair<Node*, std::size_t>> stack;  // (node, next parent to visit)
+    visited.insert(node_.get());
+    stack.emplace_back(node_.get(), 0);
+    while (!stack.empty()) {
+        auto& [n, next] = stack.back();
+        if (next < n->parents.size()) {
+            const std::shared_ptr<Node>& p = n->parents[next++];
+            if (p->requires_grad && visited.insert(p.get()).second) {
+                stack.emplace_back(p.get(), 0);
+            }
+        } else {
+            Node* done = n;
+            stack.pop_back();
+            // find the owning pointer: the root, or the parent slot we came from
+            order.push_back(done == node_.get() ? node_ : nullptr);
+            if (!stack.empty()) order.back() = stack.back().first->parents[stack.back().second - 1];
+        }
+    }
+
+    // The reverse walk: outputs before inputs, so each node's grad is complete
+    // when its backward_fn runs.
+    Array& g = node_->grad_buffer();
+    g += grad_output;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        Node& n = **it;
+        if (n.backward_fn && n.has_grad) n.backward_fn(n);
+        if (n.backward_fn) {  // an intermediate: its grad is no longer needed
+            n.grad = Array();
+            n.has_grad = false;
+        }
+    }
+
+    // Release the graph: without parents and closures, every intermediate node
+    // dies when its last handle goes, and with it its activations.
+    for (auto& n : order) {
+        n->parents.clear();
+        n->backward_fn = nullptr;
+    }
+}
+
+}  // namespace xgrad

@@ -1,0 +1,118 @@
+// Tensor: a cheap handle (a shared pointer) to one node of the autograd graph.
+//
+// A node holds the op's output `data`, its `grad`, the tensors it was computed
+// from (`parents`) and a `backward_fn` that turns the node's grad into
+// contributions to its parents' grads. Copying a Tensor copies the handle, not
+// the data, so a module, the optimizer and an op's closure can all hold the same
+// parameter.
+//
+//     Tensor x(Array{{1, 2}, {3, 4}}, /*requires_grad=*/true);
+//     Tensor loss = sum(x * x);   // records two nodes: mul, sum
+//     loss.backward();            // x.grad() == 2 * x
+#pragma once
+
+#include <xtensor/xarray.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace xgrad {
+
+// The gradient checks compile these same sources a second time with
+// XGRAD_DOUBLE defined (and the namespace renamed to xgrad64), so that finite
+// differences are precise enough to catch a 1e-4 relative error.
+#ifdef XGRAD_DOUBLE
+using Scalar = double;
+#else
+using Scalar = float;
+#endif
+
+using Array = xt::xarray<Scalar>;
+using Index = xt::xarray<std::int64_t>;  // token ids, targets
+using Mask = xt::xarray<bool>;           // true where masked_fill writes
+using Shape = Array::shape_type;
+
+struct Node;
+using BackwardFn = std::function<void(const Node& out)>;
+
+struct Node {
+    Array data;
+    Array grad;              // meaningful only when has_grad
+    bool has_grad = false;   // grads are allocated (as zeros) on first use
+    bool requires_grad = false;
+    const char* op = "leaf"; // the op's name as the engine calls it: "matmul", "softmax", ...
+    std::vector<std::shared_ptr<Node>> parents;
+    BackwardFn backward_fn;  // reads out.grad, accumulates into the parents' grads
+
+    Node() = default;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+    ~Node();  // frees a long chain of parents without recursion
+
+    Array& grad_buffer();  // this node's grad, allocated as zeros on first call
+};
+
+class Tensor {
+public:
+    Tensor() = default;  // an empty handle (for example, a Linear without bias)
+    explicit Tensor(Array data, bool requires_grad = false);
+
+    bool defined() const { return node_ != nullptr; }
+    const Array& data() const { return node_->data; }
+    Array& data() { return node_->data; }
+    const Shape& shape() const { return node_->data.shape(); }
+    std::size_t dim() const { return node_->data.dimension(); }
+    std::size_t size(int d) const;  // PyTorch's x.size(-1): negative dims count from the end
+    std::size_t numel() const { return node_->data.size(); }
+    Scalar item() const;            // the value of a one-element tensor
+
+    bool requires_grad() const { return node_->requires_grad; }
+    Tensor& requires_grad_(bool on = true);
+    bool has_grad() const { return node_->has_grad; }
+    Array& grad();                  // allocated as zeros if no backward has reached it yet
+    const char* op() const { return node_->op; }
+    Node* node() const { return node_.get(); }
+
+    // Backpropagates from this one-element tensor (d self / d self = 1), then
+    // releases the graph so intermediate activations are freed.
+    void backward();
+    // The same from a tensor of any shape, given d loss / d self.
+    void backward(const Array& grad_output);
+    void zero_grad();               // drops the gradient (PyTorch's set_to_none)
+    Tensor detach() const;          // same values, new leaf, no history
+
+    // PyTorch-style methods, forwarding to the free functions in ops.hpp.
+    Tensor transpose(int dim0, int dim1) const;
+    Tensor view(std::vector<std::ptrdiff_t> shape) const;
+    Tensor masked_fill(const Mask& mask, Scalar value) const;
+
+    // Builds an op's output node. Its backward is recorded only when grad mode
+    // is on and some input requires grad; otherwise the output is a plain leaf.
+    static Tensor from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
+
+private:
+    std::shared_ptr<Node> node_;
+};
+
+// Is the graph being recorded? NoGradGuard turns it off for evaluation and generation.
+bool grad_enabled();
+
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// "(2,3,4)": shapes in error messages.
+std::string shape_str(const Shape& shape);
+
+}  // namespace xgrad
