@@ -1,0 +1,37 @@
+// The built-in toy corpus of `xgrad corpus`: English-like sentences in the spirit of the blog's "The cat sat on the
+// mat", generated from a small grammar (written out at the top of corpus.cpp), and a checker that tells whether a
+// sentence is valid under that grammar. The grammar has structure a character model can only learn by looking
+// further back than the last few characters:
+//   The cats that the dog sees sleep on the mat.      (the verb agrees with "cats", not with the nearer "dog")
+//   The queen asks, "Does the fox sleep?"             (the quote closes; "asks" wants a question inside it)
+// `xgrad sample` runs check_sentences on what a trained model wrote and reports the share of valid sentences.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace xgrad {
+
+// The corpus: whole sentences, one to three per line, plain ASCII, until the text holds at least min_bytes.
+// The same (min_bytes, seed) gives the same text on every compiler and platform: it uses its own PRNG
+// (splitmix64), never std:: distributions, whose output is implementation-defined.
+std::string generate_corpus(std::size_t min_bytes = 1'100'000, std::uint64_t seed = 1337);
+
+// Whether one sentence is valid under the grammar. The sentence is trimmed (no surrounding whitespace) and keeps
+// its end punctuation and, for quoted speech, its closing quote. Layout counts: words are separated by one space,
+// there is no space before , . ! ? or a closing quote, and only the first word (and the first word inside the
+// quote) is capitalised, exactly as generate_corpus writes it.
+bool is_valid_sentence(std::string_view sentence);
+
+struct SentenceReport {
+    std::size_t sentences = 0;  // sentences found
+    std::size_t valid = 0;      // of those, valid under the grammar
+};
+
+// Splits text into sentences (each ends at . ! or ?, taking a closing quote right after it), ignores a trailing
+// unfinished fragment, and counts how many are valid. Stops after max_sentences sentences.
+SentenceReport check_sentences(std::string_view text, std::size_t max_sentences = SIZE_MAX);
+
+}  // namespace xgrad
