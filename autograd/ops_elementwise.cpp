@@ -135,7 +135,10 @@ Tensor relu(const Tensor& a) {
     Array y = xt::maximum(a.data(), Scalar(0));
     // dy/da = 1 where the input was positive, else 0
     return Tensor::from_op(std::move(y), "relu", {a}, [a](const Node& out) {
-        accumulate_grad(a, xt::where(out.data > Scalar(0), out.grad, Scalar(0)));
+        Scalar* g = detail::grad_ptr(a);
+        const Scalar* y = out.data.data();
+        const Scalar* dy = out.grad.data();
+        for (std::size_t i = 0; i < out.grad.size(); ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
     });
 }
 

@@ -4,6 +4,7 @@
 #include "autograd/op_helpers.hpp"
 #include "autograd/ops.hpp"
 
+#include <xtensor/xbroadcast.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include <cmath>
@@ -93,22 +94,36 @@ Tensor log_softmax(const Tensor& a, int dim) {
 }
 
 Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
-    // The mask must broadcast to a's shape (the causal mask (T,T) over (B,T,T)).
+    // The mask must broadcast to a's shape. The causal mask (T,T) over (B,T,T)
+    // is the common case: a mask whose shape is a's trailing dims repeats every
+    // mask.size() elements. Any other broadcast is expanded once.
     const Shape& sa = a.shape();
-    const auto& sm = mask.shape();
+    const Shape sm(mask.shape().begin(), mask.shape().end());
     bool ok = sm.size() <= sa.size();
     for (std::size_t i = 0; ok && i < sm.size(); ++i) {
         const std::size_t dm = sm[sm.size() - 1 - i], da = sa[sa.size() - 1 - i];
         ok = dm == da || dm == 1;
     }
     if (!ok) {
-        throw Error("masked_fill: mask of shape " + shape_str(Shape(sm.begin(), sm.end())) +
-                    " does not broadcast to the input's shape " + shape_str(sa));
+        throw Error("masked_fill: mask of shape " + shape_str(sm) + " does not broadcast to the input's shape " +
+                    shape_str(sa));
     }
-    Array y = xt::where(mask, value, a.data());
-    return Tensor::from_op(std::move(y), "masked_fill", {a}, [a, mask](const Node& out) {
+    const bool repeats = std::equal(sm.begin(), sm.end(), sa.end() - static_cast<std::ptrdiff_t>(sm.size()));
+    // (xt::where with a broadcast bool mask gave wrong results with xsimd on
+    // this machine, so the loops are written out.)
+    Mask full = repeats ? mask : Mask(xt::broadcast(mask, sa));
+    const std::size_t period = full.size();
+    Array y = a.data();
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        if (full.data()[i % period]) y.data()[i] = value;
+    }
+    return Tensor::from_op(std::move(y), "masked_fill", {a}, [a, full = std::move(full), period](const Node& out) {
         // filled entries are constants: no gradient flows through them
-        accumulate_grad(a, xt::where(mask, Scalar(0), out.grad));
+        Scalar* g = detail::grad_ptr(a);
+        const Scalar* dy = out.grad.data();
+        for (std::size_t i = 0; i < out.grad.size(); ++i) {
+            if (!full.data()[i % period]) g[i] += dy[i];
+        }
     });
 }
 

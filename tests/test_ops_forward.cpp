@@ -37,6 +37,21 @@ TEST_CASE("forward: arithmetic with broadcasting") {
     CHECK(add(a, b).shape() == Shape{2, 3});
 }
 
+TEST_CASE("forward: broadcasting at model sizes, against plain loops") {
+    Tensor x = test::randn({4, 32, 64}, 1), pos = test::randn({32, 64}, 2), bias = test::randn({64}, 3);
+    Array sum_expected = x.data(), prod_expected = x.data();
+    for (std::size_t b = 0; b < 4; ++b) {
+        for (std::size_t t = 0; t < 32; ++t) {
+            for (std::size_t c = 0; c < 64; ++c) {
+                sum_expected(b, t, c) += pos.data()(t, c);
+                prod_expected(b, t, c) *= bias.data()(c);
+            }
+        }
+    }
+    XGRAD_CHECK_CLOSE("x + pos", add(x, pos).data(), sum_expected, 0);
+    XGRAD_CHECK_CLOSE("x * bias", mul(x, bias).data(), prod_expected, 0);
+}
+
 TEST_CASE("forward: unary functions") {
     Tensor x = T({0.25, 1, 4});
     XGRAD_CHECK_CLOSE("pow", pow(x, 2).data(), Array({0.0625, 1, 16}), tol);
@@ -111,6 +126,33 @@ TEST_CASE("forward: masked_fill with a broadcast mask") {
     Mask causal = {{false, true}, {false, false}};
     XGRAD_CHECK_CLOSE("masked_fill", x.masked_fill(causal, -inf).data(),
                       Array({{{1, -inf}, {3, 4}}, {{5, -inf}, {7, 8}}}), 0);
+}
+
+TEST_CASE("forward: masked_fill at attention sizes, against a plain loop") {
+    // large enough for the vectorised paths (a broadcast bool mask once went wrong there)
+    for (std::size_t T : {8, 31, 32, 64}) {
+        Tensor x = test::randn({4, T, T}, 3);
+        Mask causal = Mask::from_shape({T, T});
+        for (std::size_t i = 0; i < T; ++i) {
+            for (std::size_t j = 0; j < T; ++j) causal(i, j) = j > i;
+        }
+        Array expected = x.data();
+        for (std::size_t b = 0; b < 4; ++b) {
+            for (std::size_t i = 0; i < T; ++i) {
+                for (std::size_t j = i + 1; j < T; ++j) expected(b, i, j) = -inf;
+            }
+        }
+        XGRAD_CHECK_CLOSE("causal T=" + std::to_string(T), x.masked_fill(causal, -inf).data(), expected, 0);
+        Mask column = Mask::from_shape({1, T});  // broadcast over rows too
+        for (std::size_t j = 0; j < T; ++j) column(0, j) = j % 3 == 0;
+        Array expected2 = x.data();
+        for (std::size_t b = 0; b < 4; ++b) {
+            for (std::size_t i = 0; i < T; ++i) {
+                for (std::size_t j = 0; j < T; j += 3) expected2(b, i, j) = 0;
+            }
+        }
+        XGRAD_CHECK_CLOSE("column mask", x.masked_fill(column, 0).data(), expected2, 0);
+    }
 }
 
 TEST_CASE("forward: embedding gathers rows") {

@@ -1,0 +1,12 @@
+#include "autograd/random.hpp"
+
+namespace xgrad {
+
+Generator& default_generator() {
+    static Generator gen(1337);
+    return gen;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().seed(static_cast<Generator::result_type>(seed)); }
+
+}  // namespace xgrad

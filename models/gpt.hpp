@@ -1,0 +1,79 @@
+// GPTLanguageModel, as in the blog's gpt.py: token and position embeddings,
+// n_layer Blocks, a final LayerNorm and the language-model head.
+#pragma once
+
+#include "models/block.hpp"
+#include "models/language_model.hpp"
+
+namespace xgrad {
+
+// torch.arange(T) as token positions.
+inline Index arange(std::size_t T) {
+    Index pos = Index::from_shape({T});
+    for (std::size_t t = 0; t < T; ++t) pos(t) = static_cast<std::int64_t>(t);
+    return pos;
+}
+
+struct GPTLanguageModel : LanguageModel {
+    nn::Embedding token_embedding_table;
+    nn::Embedding position_embedding_table;
+    std::vector<Block> blocks;  // nn.Sequential(*[Block(...) for _ in range(n_layer)])
+    nn::LayerNorm ln_f;         // final layer norm
+    nn::Linear lm_head;
+
+    explicit GPTLanguageModel(const GPTConfig& config)
+        : LanguageModel(config),
+          token_embedding_table(config.vocab_size, config.n_embd),
+          position_embedding_table(config.block_size, config.n_embd),
+          blocks(make_blocks(config)),
+          ln_f(config.n_embd),
+          lm_head(config.n_embd, config.vocab_size) {}
+
+    Output operator()(const Index& idx, const std::optional<Index>& targets = std::nullopt) const override {
+        const std::size_t B = idx.shape()[0], T = idx.shape()[1];
+        // idx and targets are both (B,T) tensors of integers
+        Tensor tok_emb = token_embedding_table(idx);          // (B,T,C)
+        Tensor pos_emb = position_embedding_table(arange(T));  // (T,C)
+        Tensor x = tok_emb + pos_emb;                          // (B,T,C)
+        for (const Block& block : blocks) x = block(x);        // (B,T,C)
+        x = ln_f(x);                                           // (B,T,C)
+        Tensor logits = lm_head(x);                            // (B,T,vocab_size)
+
+        Tensor loss;
+        if (targets) {
+            const auto C = static_cast<std::ptrdiff_t>(logits.size(-1));
+            logits = logits.view({static_cast<std::ptrdiff_t>(B * T), C});
+            Index flat = *targets;
+            flat.reshape({B * T});
+            loss = cross_entropy(logits, flat);
+        }
+        return {logits, loss};
+    }
+
+    void train(bool mode = true) override {
+        for (Block& block : blocks) block.train(mode);
+    }
+    nn::NamedTensors named_parameters() const override {
+        nn::NamedTensors out;
+        nn::append(out, "token_embedding_table", token_embedding_table.named_parameters());
+        nn::append(out, "position_embedding_table", position_embedding_table.named_parameters());
+        for (std::size_t i = 0; i < blocks.size(); ++i) nn::append(out, "blocks." + std::to_string(i), blocks[i].named_parameters());
+        nn::append(out, "ln_f", ln_f.named_parameters());
+        nn::append(out, "lm_head", lm_head.named_parameters());
+        return out;
+    }
+    nn::NamedTensors named_buffers() const override {
+        nn::NamedTensors out;
+        for (std::size_t i = 0; i < blocks.size(); ++i) nn::append(out, "blocks." + std::to_string(i), blocks[i].named_buffers());
+        return out;
+    }
+
+private:
+    static std::vector<Block> make_blocks(const GPTConfig& config) {
+        std::vector<Block> blocks;
+        for (std::size_t i = 0; i < config.n_layer; ++i) blocks.emplace_back(config.n_embd, config.n_head, config);
+        return blocks;
+    }
+};
+
+}  // namespace xgrad

@@ -1,0 +1,68 @@
+// Head, as in the blog's gpt.py: one head of self-attention.
+#pragma once
+
+#include "models/config.hpp"
+#include "nn/layers.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace xgrad {
+
+// A lower-triangular matrix of ones, torch.tril(torch.ones(n, n)).
+inline Tensor tril_ones(std::size_t n) {
+    Array a = xt::zeros<Scalar>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j <= i; ++j) a(i, j) = 1;
+    }
+    return Tensor(std::move(a));
+}
+
+// `t == 0` for the causal mask: true where tril is zero (the future).
+inline Mask equal_zero(const Tensor& t) { return xt::equal(t.data(), Scalar(0)); }
+
+struct Head {
+    /* one head of self-attention */
+    nn::Linear key;
+    nn::Linear query;
+    nn::Linear value;
+    Tensor tril;  // a buffer, not a parameter: (block_size, block_size)
+    nn::Dropout dropout;
+
+    Head(std::size_t head_size, const GPTConfig& config)
+        : key(config.n_embd, head_size, /*bias=*/false),
+          query(config.n_embd, head_size, /*bias=*/false),
+          value(config.n_embd, head_size, /*bias=*/false),
+          tril(tril_ones(config.block_size)),
+          dropout(config.dropout) {}
+
+    Tensor operator()(const Tensor& x) const {
+        // input of size (batch, time-step, channels)
+        // output of size (batch, time-step, head size)
+        const std::size_t T = x.size(1);
+        Tensor k = key(x);    // (B,T,hs)
+        Tensor q = query(x);  // (B,T,hs)
+        // compute attention scores ("affinities")
+        Tensor wei = matmul(q, k.transpose(-2, -1)) * std::pow(Scalar(k.size(-1)), Scalar(-0.5));  // (B, T, hs) @ (B, hs, T) -> (B, T, T)
+        Tensor tril_T = slice(slice(tril, 0, 0, T), 1, 0, T);                     // self.tril[:T, :T]
+        wei = wei.masked_fill(equal_zero(tril_T), -std::numeric_limits<Scalar>::infinity());  // (B, T, T)
+        wei = softmax(wei, -1);  // (B, T, T)
+        wei = dropout(wei);
+        // perform the weighted aggregation of the values
+        Tensor v = value(x);          // (B,T,hs)
+        Tensor out = matmul(wei, v);  // (B, T, T) @ (B, T, hs) -> (B, T, hs)
+        return out;
+    }
+
+    void train(bool mode = true) { dropout.train(mode); }
+    nn::NamedTensors named_parameters() const {
+        nn::NamedTensors out;
+        nn::append(out, "key", key.named_parameters());
+        nn::append(out, "query", query.named_parameters());
+        nn::append(out, "value", value.named_parameters());
+        return out;
+    }
+    nn::NamedTensors named_buffers() const { return {{"tril", tril}}; }
+};
+
+}  // namespace xgrad

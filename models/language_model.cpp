@@ -1,0 +1,86 @@
+#include "models/language_model.hpp"
+
+#include "autograd/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace xgrad {
+
+nn::NamedTensors LanguageModel::state_dict() const {
+    nn::NamedTensors out = named_parameters();
+    for (auto& entry : named_buffers()) out.push_back(entry);
+    return out;
+}
+
+namespace {
+// A uniform double in [0, 1) from 53 random bits (the same on every platform,
+// unlike std::uniform_real_distribution).
+double uniform01(Generator& gen) {
+    const std::uint64_t a = gen() >> 5, b = gen() >> 6;  // 27 and 26 bits
+    return static_cast<double>(a * 67108864 + b) / 9007199254740992.0;
+}
+}  // namespace
+
+std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOptions& options, Generator& gen) {
+    if (!(options.temperature > 0)) throw Error("sample: temperature must be > 0");
+    std::vector<double> z(logits, logits + V);
+    for (double& v : z) v /= options.temperature;
+    if (options.top_k > 0 && options.top_k < V) {
+        // keep the k largest logits: everything below the k-th goes to -inf
+        std::vector<double> sorted = z;
+        std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(options.top_k - 1), sorted.end(),
+                         std::greater<>());
+        const double kth = sorted[options.top_k - 1];
+        for (double& v : z) {
+            if (v < kth) v = -INFINITY;
+        }
+    }
+    // probs = softmax(z); idx_next = multinomial(probs, 1)
+    const double m = *std::max_element(z.begin(), z.end());
+    double total = 0;
+    for (double& v : z) total += (v = std::exp(v - m));
+    double u = uniform01(gen) * total;
+    for (std::size_t i = 0; i < V; ++i) {
+        if (u < z[i]) return static_cast<std::int64_t>(i);
+        u -= z[i];
+    }
+    // rounding left u past the end: the last token with any mass
+    for (std::size_t i = V; i-- > 0;) {
+        if (z[i] > 0) return static_cast<std::int64_t>(i);
+    }
+    return 0;
+}
+
+Index LanguageModel::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options,
+                              Generator& gen) const {
+    if (idx.dimension() != 2 || idx.shape()[1] == 0) {
+        throw Error("generate: idx must be (B, T) with T >= 1 (start from token 0 for an empty prompt)");
+    }
+    NoGradGuard no_grad;
+    const std::size_t B = idx.shape()[0], V = config.vocab_size;
+    // idx is (B, T) array of indices in the current context
+    for (std::size_t step = 0; step < max_new_tokens; ++step) {
+        const std::size_t T = idx.shape()[1];
+        // crop idx to the last block_size tokens
+        const std::size_t start = T > config.block_size ? T - config.block_size : 0;
+        Index idx_cond = Index::from_shape({B, T - start});
+        for (std::size_t b = 0; b < B; ++b) {
+            std::copy_n(&idx(b, start), T - start, &idx_cond(b, 0));
+        }
+        // get the predictions
+        Tensor logits = (*this)(idx_cond).logits;  // (B, T, C)
+        // focus only on the last time step, then sample from the distribution
+        Index next = Index::from_shape({B, T + 1});
+        for (std::size_t b = 0; b < B; ++b) {
+            const Scalar* last = logits.data().data() + (b * (T - start) + (T - start - 1)) * V;  // (C)
+            std::copy_n(&idx(b, 0), T, &next(b, 0));
+            next(b, T) = sample_token(last, V, options, gen);  // (B, 1)
+        }
+        idx = std::move(next);  // append sampled index to the running sequence: (B, T+1)
+    }
+    return idx;
+}
+
+}  // namespace xgrad

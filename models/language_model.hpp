@@ -1,0 +1,51 @@
+// What every model of the series shares: the bigram model, the stage models
+// and the full GPT each map token ids (B,T) to logits over the next token,
+// and generate text the same way. The trainer and the command line work with
+// any of them through this interface.
+#pragma once
+
+#include "autograd/random.hpp"
+#include "models/config.hpp"
+#include "nn/module.hpp"
+
+#include <optional>
+
+namespace xgrad {
+
+struct SamplingOptions {
+    double temperature = 1.0;  // divides the logits: < 1 sharper, > 1 flatter
+    std::size_t top_k = 0;     // keep only the k most likely tokens (0: all)
+};
+
+struct LanguageModel {
+    GPTConfig config;
+
+    explicit LanguageModel(const GPTConfig& c) : config(c) {}
+    virtual ~LanguageModel() = default;
+
+    // logits, loss = model(idx, targets): logits (B,T,vocab_size), or
+    // (B*T, vocab_size) when targets are given (the lecture's view before
+    // cross_entropy); loss is empty without targets.
+    struct Output {
+        Tensor logits;
+        Tensor loss;
+    };
+    virtual Output operator()(const Index& idx, const std::optional<Index>& targets = std::nullopt) const = 0;
+
+    virtual void train(bool mode = true) = 0;
+    void eval() { train(false); }
+    virtual nn::NamedTensors named_parameters() const = 0;
+    virtual nn::NamedTensors named_buffers() const { return {}; }
+    // parameters and buffers under PyTorch's state-dict keys
+    nn::NamedTensors state_dict() const;
+
+    // Appends max_new_tokens sampled tokens to idx (B,T), as the lecture's
+    // generate(): crop to the last block_size tokens, predict, sample, append.
+    virtual Index generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options = {},
+                           Generator& gen = default_generator()) const;
+};
+
+// Draws one token from logits (V) after temperature and top-k.
+std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOptions& options, Generator& gen);
+
+}  // namespace xgrad

@@ -1,0 +1,54 @@
+// MultiHeadAttention, as in the blog's gpt.py: the heads side by side, their
+// outputs concatenated on the last dim, then a projection and dropout.
+#pragma once
+
+#include "models/head.hpp"
+
+#include <vector>
+
+namespace xgrad {
+
+struct MultiHeadAttention {
+    /* multiple heads of self-attention in parallel */
+    std::vector<Head> heads;  // nn.ModuleList
+    nn::Linear proj;
+    nn::Dropout dropout;
+
+    MultiHeadAttention(std::size_t num_heads, std::size_t head_size, const GPTConfig& config)
+        : heads(make_heads(num_heads, head_size, config)),
+          proj(head_size * num_heads, config.n_embd),
+          dropout(config.dropout) {}
+
+    Tensor operator()(const Tensor& x) const {
+        std::vector<Tensor> outs;  // [h(x) for h in self.heads]: each (B, T, hs)
+        for (const Head& h : heads) outs.push_back(h(x));
+        Tensor out = cat(outs, -1);  // (B, T, num_heads * hs)
+        out = dropout(proj(out));    // (B, T, n_embd)
+        return out;
+    }
+
+    void train(bool mode = true) {
+        for (Head& h : heads) h.train(mode);
+        dropout.train(mode);
+    }
+    nn::NamedTensors named_parameters() const {
+        nn::NamedTensors out;
+        for (std::size_t i = 0; i < heads.size(); ++i) nn::append(out, "heads." + std::to_string(i), heads[i].named_parameters());
+        nn::append(out, "proj", proj.named_parameters());
+        return out;
+    }
+    nn::NamedTensors named_buffers() const {
+        nn::NamedTensors out;
+        for (std::size_t i = 0; i < heads.size(); ++i) nn::append(out, "heads." + std::to_string(i), heads[i].named_buffers());
+        return out;
+    }
+
+private:
+    static std::vector<Head> make_heads(std::size_t num_heads, std::size_t head_size, const GPTConfig& config) {
+        std::vector<Head> heads;
+        for (std::size_t i = 0; i < num_heads; ++i) heads.emplace_back(head_size, config);
+        return heads;
+    }
+};
+
+}  // namespace xgrad

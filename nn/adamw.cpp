@@ -1,0 +1,42 @@
+#include "nn/adamw.hpp"
+
+#include <cmath>
+
+namespace xgrad::nn {
+
+AdamW::AdamW(NamedTensors params_, AdamWOptions options_) : options(options_), params(std::move(params_)) {
+    for (const auto& entry : params) {
+        exp_avg.push_back(xt::zeros<Scalar>(entry.second.shape()));
+        exp_avg_sq.push_back(xt::zeros<Scalar>(entry.second.shape()));
+    }
+}
+
+void AdamW::zero_grad() { nn::zero_grad(params); }
+
+void AdamW::step() {
+    ++step_count;
+    const double bias_correction1 = 1 - std::pow(options.beta1, static_cast<double>(step_count));
+    const double bias_correction2 = 1 - std::pow(options.beta2, static_cast<double>(step_count));
+    const auto step_size = static_cast<Scalar>(options.lr / bias_correction1);
+    const auto bc2_sqrt = static_cast<Scalar>(std::sqrt(bias_correction2));
+    const auto decay = static_cast<Scalar>(1 - options.lr * options.weight_decay);
+    const auto b1 = static_cast<Scalar>(options.beta1), b2 = static_cast<Scalar>(options.beta2);
+    const auto eps = static_cast<Scalar>(options.eps);
+
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        Tensor& p = params[i].second;
+        if (!p.has_grad()) continue;  // unused this step: PyTorch skips it too
+        Scalar* w = p.data().data();
+        const Scalar* g = p.grad().data();
+        Scalar* m = exp_avg[i].data();
+        Scalar* v = exp_avg_sq[i].data();
+        for (std::size_t j = 0, n = p.numel(); j < n; ++j) {
+            w[j] *= decay;
+            m[j] = m[j] * b1 + (1 - b1) * g[j];
+            v[j] = v[j] * b2 + (1 - b2) * g[j] * g[j];
+            w[j] -= step_size * (m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps));
+        }
+    }
+}
+
+}  // namespace xgrad::nn

@@ -1,0 +1,145 @@
+// The modules and models: shapes, parameter counts and state-dict keys as in
+// PyTorch, train/eval, a model that overfits one batch, generate.
+#include "models/bigram.hpp"
+#include "models/gpt.hpp"
+#include "nn/adamw.hpp"
+#include "tests/check_helpers.hpp"
+
+#include <doctest/doctest.h>
+#include <xtensor/xview.hpp>
+
+#include <set>
+
+using namespace xgrad;
+
+namespace {
+const GPTConfig tiny{65, 32, 64, 4, 4, 0.0};
+const GPTConfig lecture{65, 256, 384, 6, 6, 0.2};
+
+Index random_tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
+    std::mt19937 gen(seed);
+    Index idx = Index::from_shape({B, T});
+    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
+    return idx;
+}
+}  // namespace
+
+TEST_CASE("parameter counts match PyTorch's for the tiny and the lecture configs") {
+    CHECK(nn::count_parameters(GPTLanguageModel(tiny).named_parameters()) == 209729);
+    CHECK(nn::count_parameters(GPTLanguageModel(lecture).named_parameters()) == 10788929);
+}
+
+TEST_CASE("state-dict keys are the lecture's") {
+    GPTLanguageModel model(GPTConfig{11, 8, 16, 2, 2, 0.0});
+    std::set<std::string> keys;
+    for (const auto& [name, t] : model.state_dict()) keys.insert(name);
+    for (const char* k : {"token_embedding_table.weight", "position_embedding_table.weight",
+                          "blocks.0.sa.heads.0.key.weight", "blocks.0.sa.heads.1.query.weight",
+                          "blocks.1.sa.heads.1.value.weight", "blocks.0.sa.heads.0.tril", "blocks.0.sa.proj.weight",
+                          "blocks.0.sa.proj.bias", "blocks.0.ffwd.net.0.weight", "blocks.0.ffwd.net.0.bias",
+                          "blocks.0.ffwd.net.2.weight", "blocks.1.ffwd.net.2.bias", "blocks.0.ln1.weight",
+                          "blocks.0.ln2.bias", "ln_f.weight", "ln_f.bias", "lm_head.weight", "lm_head.bias"}) {
+        INFO(k);
+        CHECK(keys.count(k) == 1);
+    }
+    // 2 embeddings + per block (2 heads x 3 + proj 2 + ffwd 4 + ln 4) + ln_f 2 + lm_head 2, plus 2 tril per block
+    CHECK(model.named_parameters().size() == 2 + 2 * 16 + 4);
+    CHECK(keys.size() == 2 + 2 * 16 + 4 + 2 * 2);
+}
+
+TEST_CASE("shapes through every module") {
+    GPTConfig c{11, 8, 16, 4, 2, 0.0};
+    Tensor x = test::randn({2, 5, 16}, 1);
+    CHECK(Head(4, c)(x).shape() == Shape{2, 5, 4});
+    CHECK(MultiHeadAttention(4, 4, c)(x).shape() == Shape{2, 5, 16});
+    CHECK(FeedForward(16, c)(x).shape() == Shape{2, 5, 16});
+    CHECK(Block(16, 4, c)(x).shape() == Shape{2, 5, 16});
+    GPTLanguageModel model(c);
+    Index idx = random_tokens(2, 5, 11, 2);
+    CHECK(model(idx).logits.shape() == Shape{2, 5, 11});
+    CHECK_FALSE(model(idx).loss.defined());
+    auto [logits, loss] = model(idx, idx);
+    CHECK(logits.shape() == Shape{10, 11});
+    CHECK(loss.shape() == Shape{});
+}
+
+TEST_CASE("initialisation is the lecture's: normal(0, 0.02) weights, zero biases, LayerNorm ones") {
+    manual_seed(1);
+    GPTLanguageModel model(GPTConfig{65, 32, 64, 4, 4, 0.0});
+    for (const auto& [name, t] : model.named_parameters()) {
+        INFO(name);
+        const double m = xt::mean(t.data())(), s = xt::stddev(t.data())();
+        if (name.find("ln") != std::string::npos) {
+            CHECK(m == doctest::Approx(name.find("weight") != std::string::npos ? 1.0 : 0.0));
+            CHECK(s == 0);
+        } else if (name.find("bias") != std::string::npos) {
+            CHECK(m == 0);
+            CHECK(s == 0);
+        } else {
+            CHECK(std::abs(m) < 0.003);
+            CHECK(s == doctest::Approx(0.02).epsilon(0.08));
+        }
+    }
+}
+
+TEST_CASE("starting loss is about ln(vocab_size)") {
+    manual_seed(1337);
+    GPTLanguageModel model(tiny);
+    const double loss = model(random_tokens(4, 32, 65, 3), random_tokens(4, 32, 65, 4)).loss.item();
+    CHECK(loss == doctest::Approx(std::log(65.0)).epsilon(0.02));
+}
+
+TEST_CASE("a tiny model overfits one batch to near-zero loss") {
+    manual_seed(7);
+    GPTLanguageModel model(GPTConfig{12, 8, 32, 4, 2, 0.0});
+    nn::AdamWOptions options;
+    options.lr = 3e-3;
+    nn::AdamW opt(model.named_parameters(), options);
+    const Index x = random_tokens(4, 8, 12, 5), y = random_tokens(4, 8, 12, 6);
+    double first = 0, last = 0;
+    for (int step = 0; step < 300; ++step) {
+        opt.zero_grad();
+        Tensor loss = model(x, y).loss;
+        if (step == 0) first = loss.item();
+        last = loss.item();
+        loss.backward();
+        opt.step();
+    }
+    CHECK(first > 2.0);
+    CHECK(last < 0.05);
+}
+
+TEST_CASE("dropout follows train() and eval()") {
+    manual_seed(3);
+    GPTLanguageModel model(GPTConfig{11, 8, 16, 2, 1, 0.5});
+    const Index idx = random_tokens(2, 8, 11, 7);
+    model.eval();
+    const Array a = model(idx).logits.data(), b = model(idx).logits.data();
+    XGRAD_CHECK_CLOSE("eval is deterministic", a, b, 0);
+    model.train();
+    const Array c = model(idx).logits.data();
+    CHECK(xt::amax(xt::abs(c - a))() > 1e-3);
+}
+
+TEST_CASE("generate appends tokens, crops the context to block_size, and is seeded") {
+    manual_seed(11);
+    GPTLanguageModel model(GPTConfig{11, 4, 16, 2, 1, 0.0});
+    Index start = Index::from_shape({2, 1});
+    start.fill(0);
+    Generator g1(5), g2(5);
+    const Index a = model.generate(start, 20, {}, g1), b = model.generate(start, 20, {}, g2);
+    CHECK(a.shape()[1] == 21);  // longer than block_size 4: the context was cropped
+    CHECK(a == b);
+    for (auto v : a) CHECK((v >= 0 && v < 11));
+    // top_k = 1 is greedy: always the most likely token
+    Generator g3(1), g4(2);
+    CHECK(model.generate(start, 10, {1.0, 1}, g3) == model.generate(start, 10, {1.0, 1}, g4));
+}
+
+TEST_CASE("bigram model: logits straight from the table") {
+    BigramLanguageModel model(GPTConfig{5, 8, 0, 0, 0, 0.0});
+    Index idx = {{1, 2}};
+    auto [logits, loss] = model(idx);
+    XGRAD_CHECK_CLOSE("row 2", xt::xarray<Scalar>(xt::view(logits.data(), 0, 1)),
+                      xt::xarray<Scalar>(xt::view(model.token_embedding_table.weight.data(), 2)), 0);
+}
