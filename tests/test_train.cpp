@@ -1,0 +1,183 @@
+// Tokenizer, data, checkpoints and the training loop.
+#include "autograd/error.hpp"
+#include "models/gpt.hpp"
+#include "train/checkpoint.hpp"
+#include "train/data.hpp"
+#include "train/trainer.hpp"
+#include "tests/check_helpers.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace xgrad;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir() {
+    static const fs::path dir = [] {
+        fs::path d = fs::temp_directory_path() / ("xgrad_test_train_" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+void write_file(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+// A small, fast run on the built-in corpus.
+TrainOptions small_run() {
+    TrainOptions o;
+    o.config = GPTConfig{0, 16, 16, 2, 1, 0.1};
+    o.batch_size = 4, o.max_iters = 60, o.eval_interval = 20, o.eval_iters = 2, o.learning_rate = 3e-3;
+    o.threads = 1, o.sample_tokens = 0;
+    return o;
+}
+
+std::string eval_lines(const std::string& out) {
+    std::istringstream in(out);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+        if (line.rfind("step ", 0) == 0) kept += line + "\n";
+    }
+    return kept;
+}
+
+}  // namespace
+
+TEST_CASE("UTF-8: every code point kept, round trip, errors say where") {
+    const std::string text = "\xEF\xBB\xBFna\xC3\xAFve\tcaf\xC3\xA9 \xF0\x9F\x90\x88\n\xEF\xBB\xBF!";  // BOMs, tab, é, a cat
+    const std::u32string cps = decode_utf8(text, "t");
+    CHECK(cps.size() == 16);
+    CHECK(cps[0] == 0xFEFF);
+    CHECK(encode_utf8(cps) == text);
+    const Tokenizer tok = Tokenizer::from_text(cps);
+    CHECK(tok.vocab_size() == 14);
+    CHECK(tok.chars()[0] == U'\t');  // sorted by code point
+    CHECK(tok.decode(tok.encode(cps)) == text);
+    CHECK_THROWS_WITH_AS(decode_utf8("ab\ncd\xFF", "corpus.txt"),
+                         doctest::Contains("corpus.txt: not valid UTF-8 at byte 5 (line 2, column 3): byte 0xFF"), Error);
+    CHECK_THROWS_AS(decode_utf8("\xC0\xAF", "x"), Error);       // overlong
+    CHECK_THROWS_AS(decode_utf8("\xED\xA0\x80", "x"), Error);   // surrogate
+    CHECK_THROWS_AS(decode_utf8("\xE2\x82", "x"), Error);       // truncated
+    CHECK_THROWS_WITH_AS(tok.encode(U"caf\u00e9!?", "--prompt"), doctest::Contains("--prompt: character '?' at position 5"),
+                         Error);
+}
+
+TEST_CASE("data: the lecture's 90/10 split, batches shifted by one, short splits refused") {
+    const std::u32string text = U"abcdefghijabcdefghij";  // 20 characters: 18 train, 2 val
+    CHECK_THROWS_WITH_AS(prepare_data(text, 4, "t.txt"),
+                         doctest::Contains("t.txt: the validation split has 2 characters, fewer than block_size + 1 = 5"),
+                         Error);
+    const TextData d = prepare_data(text, 1, "t.txt");
+    CHECK(d.train_data.size() == 18);
+    CHECK(d.val_data.size() == 2);
+    Generator gen(1);
+    auto [x, y] = get_batch(d.train_data, 8, 4, gen);
+    CHECK(x.shape() == std::vector<std::size_t>{8, 4});
+    for (std::size_t b = 0; b < 8; ++b) {
+        for (std::size_t t = 0; t < 3; ++t) CHECK(y(b, t) == x(b, t + 1));
+        CHECK((y(b, 3) - x(b, 3) == 1 || (x(b, 3) == 9 && y(b, 3) == 0)));
+    }
+}
+
+TEST_CASE("read_text_file: missing, directory, empty, binary") {
+    const fs::path d = temp_dir();
+    CHECK_THROWS_WITH_AS(read_text_file((d / "nope.txt").string()), doctest::Contains("No such file"), Error);
+    CHECK_THROWS_WITH_AS(read_text_file(d.string()), doctest::Contains("is a directory"), Error);
+    write_file(d / "empty.txt", "");
+    CHECK_THROWS_WITH_AS(read_text_file((d / "empty.txt").string()), doctest::Contains("is empty"), Error);
+    write_file(d / "bin", std::string("ab\0cd", 5));
+    CHECK_THROWS_WITH_AS(read_text_file((d / "bin").string()), doctest::Contains("looks binary"), Error);
+}
+
+TEST_CASE("checkpoint: save then load gives identical logits, config and vocabulary") {
+    manual_seed(3);
+    const GPTConfig config{6, 8, 16, 2, 2, 0.1};
+    GPTLanguageModel model(config);
+    const Tokenizer tok = Tokenizer::from_vocab(U"\t\n \u00e9ab");
+    const std::string path = (temp_dir() / "ck.safetensors").string();
+    save_checkpoint(model, "gpt", tok, "built-in", path);
+    LoadedCheckpoint ck = load_checkpoint(path);
+    CHECK(ck.model_type == "gpt");
+    CHECK(ck.corpus == "built-in");
+    CHECK(ck.tokenizer.chars() == tok.chars());
+    CHECK(ck.model->config.n_layer == 2);
+    CHECK(ck.model->config.dropout == doctest::Approx(0.1));
+    model.eval();
+    ck.model->eval();
+    const Index idx = {{0, 1, 2, 3, 4, 5, 0, 1}};
+    XGRAD_CHECK_CLOSE("logits", (*ck.model)(idx).logits.data(), model(idx).logits.data(), 0);
+}
+
+TEST_CASE("training: the loss falls, and a log is written") {
+    TrainOptions o = small_run();
+    o.log = (temp_dir() / "log.jsonl").string();
+    std::ostringstream out;
+    CHECK(train(o, out) == 0);
+    const std::string text = out.str();
+    INFO(text);
+    CHECK(text.find(" M parameters") != std::string::npos);
+    const std::string lines = eval_lines(text);
+    CHECK(lines.rfind("step 0: train loss ", 0) == 0);
+    // first and last train loss
+    const double first = std::stod(lines.substr(lines.find("train loss ") + 11));
+    const double last = std::stod(lines.substr(lines.rfind("train loss ") + 11));
+    CHECK(last < first - 0.3);
+    std::ifstream log(o.log);
+    std::string line, last_line;
+    int n = 0;
+    while (std::getline(log, line)) ++n, last_line = line;
+    CHECK(n == 5);  // steps 0, 20, 40, 59 and "done"
+    CHECK(last_line.find("\"event\":\"done\"") != std::string::npos);
+}
+
+TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume continues the same run") {
+    TrainOptions o = small_run();
+    o.max_iters = 400, o.eval_interval = 50;
+    o.out = (temp_dir() / "full.safetensors").string();
+    std::ostringstream full;
+    REQUIRE(train(o, full) == 0);
+
+    // Interrupt a second, identical run, as Ctrl-C would, then resume it.
+    o.out = (temp_dir() / "split.safetensors").string();
+    std::ostringstream first;
+    std::thread ctrl_c([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::raise(SIGINT);
+    });
+    const int rc = train(o, first);
+    ctrl_c.join();
+    REQUIRE(rc == 130);
+    CHECK(first.str().find("interrupted after step") != std::string::npos);
+    TrainOptions resumed = o;
+    resumed.resume = o.out;
+    std::ostringstream second;
+    REQUIRE(train(resumed, second) == 0);
+    CHECK(second.str().find("resuming") != std::string::npos);
+
+    // The evaluations of both halves together are the uninterrupted run's
+    // (a step evaluated just before the interruption is evaluated again).
+    std::string joined = eval_lines(first.str());
+    const std::string tail = eval_lines(second.str());
+    if (!tail.empty()) {
+        const std::string first_tail_line = tail.substr(0, tail.find('\n') + 1);
+        const std::size_t dup = joined.find(first_tail_line);
+        if (dup != std::string::npos) joined.erase(dup);
+    }
+    joined += tail;
+    CHECK(joined == eval_lines(full.str()));
+    LoadedCheckpoint a = load_checkpoint((temp_dir() / "full.safetensors").string());
+    LoadedCheckpoint b = load_checkpoint(o.out);
+    for (std::size_t i = 0; i < a.model->named_parameters().size(); ++i) {
+        XGRAD_CHECK_CLOSE(a.model->named_parameters()[i].first, b.model->named_parameters()[i].second.data(),
+                          a.model->named_parameters()[i].second.data(), 0);
+    }
+}

@@ -1,0 +1,222 @@
+#include "train/checkpoint.hpp"
+
+#include "autograd/error.hpp"
+#include "models/bigram.hpp"
+#include "models/gpt.hpp"
+#include "train/safetensors.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+namespace xgrad {
+
+namespace st = safetensors;
+using nlohmann::json;
+
+std::unique_ptr<LanguageModel> make_model(const std::string& type, const GPTConfig& config) {
+    if (type == "gpt") return std::make_unique<GPTLanguageModel>(config);
+    if (type == "bigram") return std::make_unique<BigramLanguageModel>(config);
+    throw Error("unknown model '" + type + "' (expected gpt or bigram)");
+}
+
+std::string config_to_json(const GPTConfig& c) {
+    json j = json::object();
+    j["vocab_size"] = c.vocab_size;
+    j["block_size"] = c.block_size;
+    j["n_embd"] = c.n_embd;
+    j["n_head"] = c.n_head;
+    j["n_layer"] = c.n_layer;
+    j["dropout"] = c.dropout;
+    return j.dump();
+}
+
+void check_config(const GPTConfig& c, const std::string& origin) {
+    auto positive = [&](const char* name, std::size_t v, std::size_t limit) {
+        if (v == 0 || v > limit) {
+            throw Error(origin + ": " + name + " must be between 1 and " + std::to_string(limit) + ", got " +
+                        std::to_string(v));
+        }
+    };
+    positive("vocab_size", c.vocab_size, 1u << 21);  // at most every Unicode code point
+    positive("block_size", c.block_size, 1u << 16);
+    positive("n_embd", c.n_embd, 1u << 16);
+    positive("n_head", c.n_head, 1u << 12);
+    if (c.n_layer > 1024) throw Error(origin + ": n_layer must be at most 1024, got " + std::to_string(c.n_layer));
+    if (c.n_embd % c.n_head != 0) {
+        throw Error(origin + ": n_embd (" + std::to_string(c.n_embd) + ") must be divisible by n_head (" +
+                    std::to_string(c.n_head) + ")");
+    }
+    if (!(c.dropout >= 0 && c.dropout < 1)) {
+        throw Error(origin + ": dropout must be in [0, 1), got " + std::to_string(c.dropout));
+    }
+}
+
+GPTConfig config_from_json(const std::string& text, const std::string& origin) {
+    const json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw Error(origin + ": metadata 'config' is not a JSON object");
+    GPTConfig c;
+    auto size_field = [&](const char* name, std::size_t& out) {
+        if (!j.contains(name)) throw Error(origin + ": metadata 'config' has no '" + name + "'");
+        const json& v = j.at(name);
+        if (!v.is_number_integer() || v.get<long long>() < 0) {
+            throw Error(origin + ": metadata 'config': '" + name + "' must be a non-negative integer");
+        }
+        out = v.get<std::size_t>();
+    };
+    size_field("vocab_size", c.vocab_size);
+    size_field("block_size", c.block_size);
+    size_field("n_embd", c.n_embd);
+    size_field("n_head", c.n_head);
+    size_field("n_layer", c.n_layer);
+    if (!j.contains("dropout") || !j.at("dropout").is_number()) {
+        throw Error(origin + ": metadata 'config': 'dropout' must be a number");
+    }
+    c.dropout = j.at("dropout").get<double>();
+    check_config(c, origin);
+    return c;
+}
+
+void save_checkpoint(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
+                     const std::string& corpus, const std::string& path) {
+    st::File file;
+    file.metadata["config"] = config_to_json(model.config);
+    file.metadata["vocab"] = encode_utf8(tokenizer.chars());
+    file.metadata["model"] = model_type;
+    file.metadata["corpus"] = corpus;
+    for (const auto& [name, t] : model.state_dict()) {
+        file.tensors[name] = st::from_floats(std::vector<std::int64_t>(t.shape().begin(), t.shape().end()),
+                                             t.data().data());
+    }
+    st::save(file, path);
+}
+
+namespace {
+
+std::string shape_text(const std::vector<std::int64_t>& s) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+    return out + ")";
+}
+
+}  // namespace
+
+LoadedCheckpoint load_checkpoint(const std::string& path) {
+    const st::File file = st::load(path);
+    const auto config_it = file.metadata.find("config");
+    const auto vocab_it = file.metadata.find("vocab");
+    if (config_it == file.metadata.end() || vocab_it == file.metadata.end()) {
+        throw Error(path + ": no 'config' and 'vocab' in the metadata: not an xgrad checkpoint (save it with the "
+                    "config and vocab metadata, see the README)");
+    }
+    const GPTConfig config = config_from_json(config_it->second, path);
+    LoadedCheckpoint out;
+    const auto model_it = file.metadata.find("model");
+    out.model_type = model_it == file.metadata.end() ? "gpt" : model_it->second;
+    if (const auto it = file.metadata.find("corpus"); it != file.metadata.end()) out.corpus = it->second;
+    out.tokenizer = Tokenizer::from_vocab(decode_utf8(vocab_it->second, path + ": metadata 'vocab'"));
+    if (out.tokenizer.vocab_size() != config.vocab_size) {
+        throw Error(path + ": the vocab metadata has " + std::to_string(out.tokenizer.vocab_size()) +
+                    " characters but config.vocab_size is " + std::to_string(config.vocab_size));
+    }
+    out.model = make_model(out.model_type, config);
+
+    // Every expected tensor, with the right shape; nothing else.
+    const nn::NamedTensors expected = out.model->state_dict();
+    std::set<std::string> expected_names;
+    for (const auto& entry : expected) expected_names.insert(entry.first);
+    for (const auto& entry : file.tensors) {
+        if (!expected_names.count(entry.first)) {
+            throw Error(path + ": unexpected tensor '" + entry.first + "' for a " + out.model_type +
+                        " model with this config");
+        }
+    }
+    for (const auto& [name, t] : expected) {
+        const auto it = file.tensors.find(name);
+        if (it == file.tensors.end()) throw Error(path + ": missing tensor '" + name + "'");
+        const std::vector<std::int64_t> want(t.shape().begin(), t.shape().end());
+        if (it->second.shape != want) {
+            throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
+                        " but the config needs " + shape_text(want));
+        }
+        const std::vector<float> values = st::to_floats(it->second, path + ": tensor '" + name + "'");
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (!std::isfinite(values[i])) {
+                throw Error(path + ": tensor '" + name + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinity") +
+                            " at index " + std::to_string(i) + "; the weights are corrupt");
+            }
+        }
+        Tensor target = t;  // a handle: writes into the model
+        std::copy(values.begin(), values.end(), target.data().begin());
+    }
+    // The buffers are fixed by the model: a tril that is not the causal mask would silently change it.
+    for (const auto& [name, t] : out.model->named_buffers()) {
+        const Array& a = t.data();
+        for (std::size_t i = 0; i < a.shape()[0]; ++i) {
+            for (std::size_t j = 0; j < a.shape()[1]; ++j) {
+                if (a(i, j) != (j <= i ? 1 : 0)) {
+                    throw Error(path + ": buffer '" + name + "' is not the causal mask (a lower-triangular matrix of ones)");
+                }
+            }
+        }
+    }
+    return out;
+}
+
+std::string state_path(const std::string& checkpoint_path) { return checkpoint_path + ".state"; }
+
+void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path) {
+    st::File file;
+    std::ostringstream rng;
+    rng << gen;
+    file.metadata["iter"] = std::to_string(next_iter);
+    file.metadata["adamw_step"] = std::to_string(optimizer.step_count);
+    file.metadata["generator"] = rng.str();
+    for (std::size_t i = 0; i < optimizer.params.size(); ++i) {
+        const std::string& name = optimizer.params[i].first;
+        const Array& m = optimizer.exp_avg[i];
+        const Array& v = optimizer.exp_avg_sq[i];
+        const std::vector<std::int64_t> shape(m.shape().begin(), m.shape().end());
+        file.tensors["exp_avg." + name] = st::from_floats(shape, m.data());
+        file.tensors["exp_avg_sq." + name] = st::from_floats(shape, v.data());
+    }
+    st::save(file, path);
+}
+
+TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& path) {
+    const st::File file = st::load(path);
+    auto meta = [&](const char* key) {
+        const auto it = file.metadata.find(key);
+        if (it == file.metadata.end()) throw Error(path + ": no '" + key + "' in the training state's metadata");
+        return it->second;
+    };
+    TrainState state;
+    try {
+        state.iter = std::stoll(meta("iter"));
+        optimizer.step_count = std::stoll(meta("adamw_step"));
+    } catch (const std::logic_error&) {
+        throw Error(path + ": 'iter' and 'adamw_step' must be integers");
+    }
+    std::istringstream rng(meta("generator"));
+    Generator restored;
+    if (!(rng >> restored)) throw Error(path + ": the random generator's state is corrupt");
+    for (std::size_t i = 0; i < optimizer.params.size(); ++i) {
+        const std::string& name = optimizer.params[i].first;
+        for (auto [prefix, target] : {std::pair{"exp_avg.", &optimizer.exp_avg[i]},
+                                      std::pair{"exp_avg_sq.", &optimizer.exp_avg_sq[i]}}) {
+            const auto it = file.tensors.find(prefix + name);
+            if (it == file.tensors.end()) throw Error(path + ": missing tensor '" + prefix + name + "'");
+            const std::vector<float> values = st::to_floats(it->second, prefix + name);
+            if (values.size() != target->size()) {
+                throw Error(path + ": tensor '" + prefix + name + "' does not match the model's shape");
+            }
+            std::copy(values.begin(), values.end(), target->begin());
+        }
+    }
+    gen = restored;
+    return state;
+}
+
+}  // namespace xgrad

@@ -1,0 +1,55 @@
+// Checkpoints are safetensors files that PyTorch reads as they are: the tensor
+// names are the lecture model's state-dict keys (each head's `tril` buffer
+// included, Linear weights stored (out, in)), and __metadata__ holds
+//     "config": {"vocab_size":65,"block_size":32,"n_embd":64,"n_head":4,"n_layer":4,"dropout":0.0}
+//     "vocab":  the vocabulary's characters concatenated in token order
+//     "model":  "gpt" (absent in files PyTorch wrote: then "gpt"), "bigram", or a stage of the series
+//     "corpus": what it was trained on ("built-in" for the toy corpus, else the file's name)
+// so `model.load_state_dict(load_file(path), strict=True)` works in PyTorch.
+//
+// The optimizer's moments, the step and the random generator's state go in a
+// second file, CKPT.state, so `xgrad train --resume CKPT` continues the run.
+#pragma once
+
+#include "models/language_model.hpp"
+#include "nn/adamw.hpp"
+#include "train/tokenizer.hpp"
+
+#include <memory>
+#include <string>
+
+namespace xgrad {
+
+// The models the command line can build by name: "gpt", "bigram", ...
+std::unique_ptr<LanguageModel> make_model(const std::string& type, const GPTConfig& config);
+std::string config_to_json(const GPTConfig& config);
+// Parses and checks a config (all sizes positive integers, n_embd divisible by
+// n_head, dropout in [0, 1)); errors start with `origin`.
+GPTConfig config_from_json(const std::string& text, const std::string& origin);
+// Throws an Error naming `origin` if the config cannot build a model.
+void check_config(const GPTConfig& config, const std::string& origin);
+
+void save_checkpoint(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
+                     const std::string& corpus, const std::string& path);
+
+struct LoadedCheckpoint {
+    std::unique_ptr<LanguageModel> model;
+    std::string model_type;
+    Tokenizer tokenizer;
+    std::string corpus;  // empty when the file does not say
+};
+// Checks everything against the config before building the model: each
+// expected tensor present, no unexpected one, F32 with the right shape, finite
+// values, tril buffers that are the causal mask, a vocabulary of vocab_size.
+LoadedCheckpoint load_checkpoint(const std::string& path);
+
+// The training state beside a checkpoint: AdamW's moments and step, the next
+// iteration, and the random generator's state.
+struct TrainState {
+    long long iter = 0;  // the next iteration to run
+};
+std::string state_path(const std::string& checkpoint_path);
+void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path);
+TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& path);
+
+}  // namespace xgrad

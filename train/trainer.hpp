@@ -1,0 +1,38 @@
+// The training loop of the lecture's gpt.py, with its hyperparameters as
+// options, plus what a learner on a CPU wants around it: progress, a JSON
+// log, checkpoints, resuming, and a clean stop on Ctrl-C.
+#pragma once
+
+#include "models/config.hpp"
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace xgrad {
+
+struct TrainOptions {
+    std::string data;           // corpus file; empty: the built-in toy corpus
+    std::string model = "gpt";  // gpt or bigram
+    GPTConfig config;           // vocab_size comes from the data
+    std::size_t batch_size = 16;     // how many independent sequences will we process in parallel?
+    long long max_iters = 5000;
+    long long eval_interval = 500;
+    double learning_rate = 1e-3;
+    long long eval_iters = 200;      // 0 skips evaluation
+    std::uint64_t seed = 1337;
+    int threads = 0;                 // 0: every core
+    std::string out;                 // checkpoint to write at each evaluation and at the end
+    std::string resume;              // checkpoint to continue from
+    std::string log;                 // JSON lines
+    std::size_t sample_tokens = 300; // generated at the end
+};
+
+// Runs the whole job; returns the process exit code (0, or 130 after Ctrl-C).
+// Bad input throws xgrad::Error.
+int train(const TrainOptions& options, std::ostream& out);
+
+// Applies --threads: OpenMP's and OpenBLAS's thread counts (0: every core).
+void set_threads(int threads);
+
+}  // namespace xgrad
