@@ -1,0 +1,2 @@
+// PyTorch parity: see tests/reference/README.md.
+#include <doctest/doctest.h>
