@@ -70,8 +70,8 @@ Tensor log_softmax(const Tensor& a, int dim) {
             for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
             Scalar total = 0;
             for (std::size_t i = 0; i < n; ++i) total += std::exp(x[base + i * inner] - m);
-            const Scalar log_total = m + std::log(total);
-            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] = x[base + i * inner] - log_total;
+            const Scalar log_total = std::log(total);  // log sum exp(x - m): subtract it after x - m
+            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] = (x[base + i * inner] - m) - log_total;
         }
     }
     return Tensor::from_op(std::move(y), "log_softmax", {a},
@@ -222,7 +222,8 @@ Tensor cross_entropy(const Tensor& logits, const Index& targets) {
     }
     const std::size_t N = logits.shape()[0], V = logits.shape()[1];
     if (N == 0) throw Error("cross_entropy: empty batch (N = 0)");
-    Array lse = Array::from_shape({N});  // (N) log sum exp of each row, saved for the backward
+    Array row_max = Array::from_shape({N});  // (N) max of each row, saved for the backward
+    Array lse = Array::from_shape({N});      // (N) log sum exp(row - max) of each row, saved for the backward
     Scalar total = 0;
     for (std::size_t r = 0; r < N; ++r) {
         const std::int64_t t = targets.data()[r];
@@ -235,19 +236,20 @@ Tensor cross_entropy(const Tensor& logits, const Index& targets) {
         for (std::size_t j = 0; j < V; ++j) m = std::max(m, row[j]);
         Scalar s = 0;
         for (std::size_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
-        lse.data()[r] = m + std::log(s);
-        total += lse.data()[r] - row[t];  // -log softmax(row)[t]
+        row_max.data()[r] = m;
+        lse.data()[r] = std::log(s);
+        total += lse.data()[r] - (row[t] - m);  // -log softmax(row)[t]
     }
     Array loss = Array(total / static_cast<Scalar>(N));
     return Tensor::from_op(std::move(loss), "cross_entropy", {logits},
-                           [logits, targets, lse, N, V](const Node& out) {
+                           [logits, targets, row_max, lse, N, V](const Node& out) {
         // d loss / d logits = (softmax(row) - onehot(target)) / N
         Scalar* dx = detail::grad_ptr(logits);
         const Scalar scale = out.grad() / static_cast<Scalar>(N);
         for (std::size_t r = 0; r < N; ++r) {
             const Scalar* row = logits.data().data() + r * V;
             Scalar* drow = dx + r * V;
-            for (std::size_t j = 0; j < V; ++j) drow[j] += scale * std::exp(row[j] - lse.data()[r]);
+            for (std::size_t j = 0; j < V; ++j) drow[j] += scale * std::exp((row[j] - row_max.data()[r]) - lse.data()[r]);
             drow[targets.data()[r]] -= scale;
         }
     });

@@ -21,6 +21,9 @@ void AdamW::step() {
     const auto bc2_sqrt = static_cast<Scalar>(std::sqrt(bias_correction2));
     const auto decay = static_cast<Scalar>(1 - options.lr * options.weight_decay);
     const auto b1 = static_cast<Scalar>(options.beta1), b2 = static_cast<Scalar>(options.beta2);
+    // 1 - beta in double: 1 - 0.999f in float is 0.00099998713, 1.3e-5 off
+    const auto one_minus_b1 = static_cast<Scalar>(1 - options.beta1);
+    const auto one_minus_b2 = static_cast<Scalar>(1 - options.beta2);
     const auto eps = static_cast<Scalar>(options.eps);
 
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -32,8 +35,8 @@ void AdamW::step() {
         Scalar* v = exp_avg_sq[i].data();
         for (std::size_t j = 0, n = p.numel(); j < n; ++j) {
             w[j] *= decay;
-            m[j] = m[j] * b1 + (1 - b1) * g[j];
-            v[j] = v[j] * b2 + (1 - b2) * g[j] * g[j];
+            m[j] = m[j] * b1 + one_minus_b1 * g[j];
+            v[j] = v[j] * b2 + one_minus_b2 * g[j] * g[j];
             w[j] -= step_size * (m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps));
         }
     }

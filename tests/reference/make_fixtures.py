@@ -6,8 +6,10 @@ Run with Debian's python (it has torch 1.13), from anywhere:
     /usr/bin/python3 tests/reference/make_fixtures.py           # write + check
     /usr/bin/python3 tests/reference/make_fixtures.py --check   # only check
 
-Writes tests/reference/fixtures/*.safetensors and init_stats.json; the
-README.md beside this file is the contract (names, shapes, meaning).
+Writes tests/reference/fixtures/*.safetensors and init_stats.json, except
+fixtures/xgrad_checkpoint.safetensors: that one was written by xgrad and is
+read here (the xgrad -> PyTorch direction). The README.md beside this file
+is the contract (names, shapes, meaning).
 
 Reference values are computed in float64 from the stored float32 inputs /
 weights and rounded to float32 once, at the end. The same computation is
@@ -292,6 +294,9 @@ def op_cases():
          "(random sign per entry); out shape []",
          lambda: ({"x": (50.0 * (1.0 - 2.0 * (torch.rand(6, 5) < 0.5).to(F32)) + 1.5 * torch.randn(6, 5)).to(F32)},
                   torch.randint(0, 5, (6,))),
+         lambda x, idx: F.cross_entropy(x, idx))
+    case("cross_entropy_1000", "out = F.cross_entropy(x, idx) (mean); logits x (6,5) = 1000 + 2*randn; out shape []",
+         lambda: ({"x": (1000.0 + 2.0 * torch.randn(6, 5)).to(F32)}, torch.randint(0, 5, (6,))),
          lambda x, idx: F.cross_entropy(x, idx))
 
     def attn(x, y, v, idx):
@@ -729,6 +734,53 @@ def make_checkpoint():
 
 
 # ---------------------------------------------------------------------------
+# group 7: xgrad_checkpoint (the other direction: xgrad's file into PyTorch)
+# ---------------------------------------------------------------------------
+
+# Written by xgrad, not by this script (see the README for the command); read here.
+XGRAD_CKPT = "xgrad_checkpoint.safetensors"
+XGRAD_CKPT_EXPECTED = "xgrad_checkpoint_expected.safetensors"
+XGRAD_CKPT_TEXT = "The cats that the dog sees sleep on the mat. The queen asks, \"Does the fox sleep?\""
+
+
+def make_xgrad_checkpoint_expected():
+    """Loads xgrad's checkpoint into the lecture model with the README snippet (load_state_dict(strict=True)),
+    and computes logits, loss and gradients on a fixed batch of text encoded with the checkpoint's vocab."""
+    env = run_load_snippet(OUT / XGRAD_CKPT)
+    model, meta_vocab, cfg = env["model"], env["vocab"], env["config"]
+    missing = sorted(set(XGRAD_CKPT_TEXT) - set(meta_vocab))
+    assert not missing, f"{XGRAD_CKPT}: the vocab lacks {missing!r}"
+    data = torch.tensor(env["encode"](XGRAD_CKPT_TEXT), dtype=I64)
+    T = cfg.block_size
+    # the first pair of starts (moving right by 3 each attempt) whose ReLU inputs stay away from 0
+    for attempt in range(MAX_ATTEMPTS):
+        starts = [3 * attempt, (len(data) - T - 1) // 2 + 3 * attempt]
+        assert starts[1] + T + 1 <= len(data), "xgrad_checkpoint: no batch keeps ReLU inputs away from 0"
+        x = torch.stack([data[s:s + T] for s in starts])
+        y = torch.stack([data[s + 1:s + T + 1] for s in starts])
+        ref = forward_backward(model, x, y, F64)
+        if ref[3].relu_min > RELU_MARGIN:
+            break
+    else:
+        raise RuntimeError("xgrad_checkpoint: no batch keeps ReLU inputs away from 0")
+    f32 = forward_backward(model, x, y, F32)
+    compare_model_outputs("xgrad_checkpoint", ref, f32)
+    logits, loss, grads, probe = ref
+    print(f"  xgrad_checkpoint: {cfg}; starts {starts}; loss {loss.item():.6f}; {probe.summary()}")
+
+    tensors = {"x": x, "y": y, "logits": ref32(logits), "loss": ref32(loss)}
+    for k, g in grads.items():
+        tensors[f"grad.{k}"] = ref32(g)
+    ckpt_bytes = (OUT / XGRAD_CKPT).read_bytes()
+    meta = base_meta("xgrad_checkpoint", "none", mode="model.eval() (dropout off)", text=XGRAD_CKPT_TEXT,
+                     starts=json.dumps(starts), checkpoint=XGRAD_CKPT,
+                     checkpoint_sha256=hashlib.sha256(ckpt_bytes).hexdigest(),
+                     loaded="the README load snippet: load_state_dict(tensors, strict=True)")
+    meta["config"] = cfg.to_json()
+    return tensors, meta
+
+
+# ---------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------
 
@@ -755,6 +807,18 @@ def check_layout(path):
 
 
 README_SNIPPET_RE = re.compile(r"<!-- load-snippet -->\s*```python\n(.*?)```", re.S)
+
+
+def run_load_snippet(path):
+    """Runs the README's load snippet verbatim on `path`; returns its variables (model, vocab, encode, ...)."""
+    readme = (HERE / "README.md").read_text(encoding="utf-8")
+    mt = README_SNIPPET_RE.search(readme)
+    assert mt, "README.md: load snippet not found"
+    snippet = mt.group(1).replace('"model.safetensors"', repr(str(path)))
+    snippet = snippet.replace('"tests/reference"', repr(str(HERE)))
+    env = {}
+    exec(compile(snippet, "README.md snippet", "exec"), env)
+    return env
 
 
 def check_all(written):
@@ -787,13 +851,7 @@ def check_all(written):
     print(f"gpt_small: reloaded model gives loss {loss.item():.6f} (stored {st['loss'].item():.6f})")
 
     # the README's load snippet, run verbatim on torch_checkpoint.safetensors
-    readme = (HERE / "README.md").read_text(encoding="utf-8")
-    mt = README_SNIPPET_RE.search(readme)
-    assert mt, "README.md: load snippet not found"
-    snippet = mt.group(1).replace('"model.safetensors"', repr(str(OUT / "torch_checkpoint.safetensors")))
-    snippet = snippet.replace('"tests/reference"', repr(str(HERE)))
-    env = {}
-    exec(compile(snippet, "README.md snippet", "exec"), env)
+    env = run_load_snippet(OUT / "torch_checkpoint.safetensors")
     model = env["model"]
     assert not model.training and env["vocab"] == CKPT_VOCAB
     batch, _ = read_safetensors(OUT / "torch_checkpoint_batch.safetensors")
@@ -806,6 +864,16 @@ def check_all(written):
         assert torch.allclose(p.grad, exp[f"grad.{k}"], rtol=1e-3, atol=1e-5), k
     print(f"README snippet: loaded torch_checkpoint strictly; loss {loss.item():.6f} matches, grads match; "
           f"decode(x[0]) = {env['decode'](batch['x'][0].tolist())!r}")
+
+    # xgrad_checkpoint: the snippet loads xgrad's file and reproduces the stored float64 outputs in float32
+    env = run_load_snippet(OUT / XGRAD_CKPT)
+    exp, exp_meta = read_safetensors(OUT / XGRAD_CKPT_EXPECTED)
+    assert exp_meta["checkpoint_sha256"] == hashlib.sha256((OUT / XGRAD_CKPT).read_bytes()).hexdigest(), \
+        f"{XGRAD_CKPT} changed since {XGRAD_CKPT_EXPECTED} was computed: rerun the script"
+    logits, loss = env["model"](exp["x"], exp["y"])
+    assert torch.allclose(logits.view(exp["logits"].shape), exp["logits"], rtol=1e-4, atol=1e-5)
+    assert torch.allclose(loss, exp["loss"], rtol=1e-5)
+    print(f"README snippet: loaded {XGRAD_CKPT} strictly; loss {loss.item():.6f} matches")
 
     stats = json.loads((OUT / "init_stats.json").read_text())
     assert stats["configs"]["tiny"]["param_count"] == 209729
@@ -855,6 +923,8 @@ def main():
     print("torch_checkpoint ...")
     for fname, t, m in make_checkpoint():
         emit(fname, t, m)
+    print("xgrad_checkpoint ...")
+    emit(XGRAD_CKPT_EXPECTED, *make_xgrad_checkpoint_expected())
 
     print("\nworst float32-torch vs reference relative disagreement per group "
           "(max|ref - f32| / max|ref| per tensor):")
