@@ -101,7 +101,9 @@ TEST_CASE("safetensors: round trip of F32, I64, I32 tensors with metadata") {
     st::File g = st::parse(bytes, "rt");
     CHECK(g.metadata == f.metadata);
     REQUIRE(g.tensors.size() == 4);
-    for (const auto& [name, t] : f.tensors) {
+    for (const auto& entry : f.tensors) {
+        const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture one
+        const st::TensorData& t = entry.second;
         CAPTURE(name);
         const st::TensorData& u = g.tensors.at(name);
         CHECK(u.dtype == t.dtype);

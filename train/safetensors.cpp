@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <system_error>
 
