@@ -40,7 +40,9 @@ inline Tensor normal_parameter(const Shape& shape, double std, Generator& gen) {
 }
 
 inline Tensor constant_parameter(const Shape& shape, double value) {
-    return Tensor(Array(xt::zeros<Scalar>(shape) + static_cast<Scalar>(value)), true);
+    Array a = Array::from_shape(shape);
+    a.fill(static_cast<Scalar>(value));
+    return Tensor(std::move(a), true);
 }
 
 }  // namespace xgrad::nn

@@ -3,6 +3,7 @@
 #include "autograd/error.hpp"
 #include "models/bigram.hpp"
 #include "models/gpt.hpp"
+#include "models/stages.hpp"
 #include "train/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,9 +18,13 @@ namespace st = safetensors;
 using nlohmann::json;
 
 std::unique_ptr<LanguageModel> make_model(const std::string& type, const GPTConfig& config) {
-    if (type == "gpt") return std::make_unique<GPTLanguageModel>(config);
+    if (type == "gpt" || type == "layernorm") return std::make_unique<GPTLanguageModel>(config);
     if (type == "bigram") return std::make_unique<BigramLanguageModel>(config);
-    throw Error("unknown model '" + type + "' (expected gpt or bigram)");
+    if (type == "head") return std::make_unique<HeadStage>(config);
+    if (type == "multihead") return std::make_unique<MultiHeadStage>(config);
+    if (type == "feedforward") return std::make_unique<FeedForwardStage>(config);
+    if (type == "blocks") return std::make_unique<BlocksStage>(config);
+    throw Error("unknown model '" + type + "' (expected bigram, head, multihead, feedforward, blocks, layernorm or gpt)");
 }
 
 std::string config_to_json(const GPTConfig& c) {

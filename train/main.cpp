@@ -3,9 +3,11 @@
 #include "autograd/error.hpp"
 #include "train/commands.hpp"
 #include "train/trainer.hpp"
+#include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <iostream>
 #include <new>
 
@@ -16,43 +18,68 @@ using namespace xgrad;
 // The presets of `xgrad train --preset`: explicit flags override them.
 TrainOptions preset(const std::string& name) {
     TrainOptions o;
+    o.max_iters = 5000, o.eval_interval = 500, o.eval_iters = 200;
+    GPTConfig& c = o.config;
     if (name == "tiny") {  // minutes on a laptop CPU
-        o.batch_size = 16, o.config.block_size = 32, o.config.n_embd = 64, o.config.n_head = 4, o.config.n_layer = 4;
-        o.config.dropout = 0.0, o.learning_rate = 1e-3, o.max_iters = 5000, o.eval_interval = 500, o.eval_iters = 200;
+        o.batch_size = 16, c.block_size = 32, c.n_embd = 64, c.n_head = 4, c.n_layer = 4, c.dropout = 0.0;
+        o.learning_rate = 1e-3;
     } else if (name == "lecture") {  // gpt.py's defaults
-        o.batch_size = 64, o.config.block_size = 256, o.config.n_embd = 384, o.config.n_head = 6, o.config.n_layer = 6;
-        o.config.dropout = 0.2, o.learning_rate = 3e-4, o.max_iters = 5000, o.eval_interval = 500, o.eval_iters = 200;
+        o.batch_size = 64, c.block_size = 256, c.n_embd = 384, c.n_head = 6, c.n_layer = 6, c.dropout = 0.2;
+        o.learning_rate = 3e-4;
+    } else if (name == "bigram") {  // bigram.py
+        o.batch_size = 32, c.block_size = 8, c.n_embd = 32, c.n_head = 1, c.n_layer = 0, c.dropout = 0.0;
+        o.learning_rate = 1e-2, o.max_iters = 3000, o.eval_interval = 300;
+    } else if (name == "head" || name == "multihead" || name == "feedforward" || name == "blocks" ||
+               name == "layernorm") {  // the lecture's commits between bigram.py and gpt.py
+        o.batch_size = 32, c.block_size = 8, c.n_embd = 32, c.n_head = name == "head" ? 1 : 4;
+        c.n_layer = name == "blocks" || name == "layernorm" ? 3 : 0, c.dropout = 0.0, o.learning_rate = 1e-3;
     } else {
         throw Error("--preset: unknown preset '" + name + "' (expected tiny or lecture)");
     }
     return o;
 }
 
+// Without --preset: the stage's own settings for --model NAME (the full
+// `gpt` takes the lecture's), else the tiny preset.
+std::string default_preset(const std::string& model, bool model_given) {
+    if (!model_given) return "tiny";
+    if (model == "gpt") return "lecture";
+    for (const char* stage : {"bigram", "head", "multihead", "feedforward", "blocks", "layernorm"}) {
+        if (model == stage) return model;
+    }
+    return "tiny";  // an unknown model: make_model names it
+
+}
+
 void add_train(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("train", "train a model and sample from it");
     static std::string preset_name = "tiny";
     static TrainOptions flags;  // filled by CLI11; only flags given on the command line are used
-    cmd->add_option("--preset", preset_name, "tiny or lecture (default tiny); flags below override it");
-    cmd->add_option("--model", flags.model, "gpt or bigram (default gpt)");
+    auto* preset_opt = cmd->add_option("--preset", preset_name, "tiny or lecture (default tiny); flags below override it");
+    auto* model_opt = cmd->add_option(
+        "--model", flags.model,
+        "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt); "
+        "without --preset it trains with the stage's own settings");
     cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
-    auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch");
-    auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length");
-    auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps");
-    auto* interval = cmd->add_option("--eval-interval", flags.eval_interval, "evaluate every N steps");
+    auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(CLI::NonNegativeNumber);
+    auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(CLI::NonNegativeNumber);
+    auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps")->check(CLI::NonNegativeNumber);
+    auto* interval = cmd->add_option("--eval-interval", flags.eval_interval, "evaluate every N steps")->check(CLI::NonNegativeNumber);
     auto* lr = cmd->add_option("--learning-rate", flags.learning_rate, "AdamW learning rate");
-    auto* eval_iters = cmd->add_option("--eval-iters", flags.eval_iters, "batches per evaluation (0: none)");
-    auto* n_embd = cmd->add_option("--n-embd", flags.config.n_embd, "embedding size");
-    auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block");
-    auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks");
+    auto* eval_iters = cmd->add_option("--eval-iters", flags.eval_iters, "batches per evaluation (0: none)")->check(CLI::NonNegativeNumber);
+    auto* n_embd = cmd->add_option("--n-embd", flags.config.n_embd, "embedding size")->check(CLI::NonNegativeNumber);
+    auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block")->check(CLI::NonNegativeNumber);
+    auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks")->check(CLI::NonNegativeNumber);
     auto* drop = cmd->add_option("--dropout", flags.config.dropout, "dropout probability");
-    cmd->add_option("--seed", flags.seed, "random seed (default 1337)");
-    cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)");
+    cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
     cmd->add_option("--resume", flags.resume, "checkpoint to continue from");
     cmd->add_option("--log", flags.log, "write JSON lines: one per evaluation and a summary");
-    cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)");
+    cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(CLI::NonNegativeNumber);
     cmd->callback([=, &exit_code] {
-        TrainOptions o = preset(preset_name);
+        if (!model_opt->count() && flags.model.empty()) flags.model = "gpt";
+        TrainOptions o = preset(preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0));
         o.model = flags.model, o.data = flags.data, o.seed = flags.seed, o.threads = flags.threads;
         o.out = flags.out, o.resume = flags.resume, o.log = flags.log, o.sample_tokens = flags.sample_tokens;
         if (batch->count()) o.batch_size = flags.batch_size;
@@ -74,10 +101,10 @@ void add_sample(CLI::App& app) {
     static SampleOptions o;
     cmd->add_option("--checkpoint", o.checkpoint, "a checkpoint written by xgrad train (or from PyTorch)")->required();
     cmd->add_option("--prompt", o.prompt, "text to continue (cropped to block_size as the lecture does)");
-    cmd->add_option("--tokens", o.tokens, "tokens to generate (default 500)");
+    cmd->add_option("--tokens", o.tokens, "tokens to generate (default 500)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--temperature", o.sampling.temperature, "> 0; below 1 is more conservative (default 1)");
-    cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)");
-    cmd->add_option("--seed", o.seed, "random seed (default 1337)");
+    cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--seed", o.seed, "random seed (default 1337)")->check(CLI::NonNegativeNumber);
     cmd->callback([] { sample(o, std::cout); });
 }
 
@@ -88,6 +115,27 @@ void add_grad(CLI::App& app) {
     cmd->add_option("--batch", batch, "safetensors file with integer tensors x and y, shape (B, T)")->required();
     cmd->add_option("--out", out, "where to write loss, logits and the gradients")->required();
     cmd->callback([] { grad(checkpoint, batch, out); });
+}
+
+void add_gradcheck(CLI::App& app, int& exit_code) {
+    CLI::App* cmd = app.add_subcommand("gradcheck", "check every backward pass against finite differences");
+    static std::string only;
+    cmd->add_option("--op", only, "check only the ops/modules whose name starts with this (e.g. matmul, Head)");
+    cmd->callback([&exit_code] {
+        const auto rows = gradcheck_suite::run(only);
+        if (rows.empty()) throw Error("--op: no check is named '" + only + "' (run xgrad gradcheck to see them all)");
+        std::printf("%-52s %-34s %12s  %s\n", "check", "shapes", "max rel err", "result");
+        std::size_t failed = 0;
+        for (const auto& r : rows) {
+            const std::string shapes = r.shapes.size() > 34 ? r.shapes.substr(0, 31) + "..." : r.shapes;
+            std::printf("%-52s %-34s %12.2e  %s\n", r.name.c_str(), shapes.c_str(), r.max_rel_error,
+                        r.passed ? "pass" : ("FAIL (" + r.worst + ")").c_str());
+            failed += !r.passed;
+        }
+        std::printf("\n%zu checks in double precision, finite differences with eps 1e-6, tolerance 1e-6: %zu passed, %zu failed\n",
+                    rows.size(), rows.size() - failed, failed);
+        if (failed) exit_code = 1;
+    });
 }
 
 void add_corpus(CLI::App& app) {
@@ -102,15 +150,20 @@ void add_corpus(CLI::App& app) {
 int main(int argc, char** argv) {
     CLI::App app{"xgrad: a from-scratch autograd engine and the GPT of \"Let's build GPT\", on your CPU"};
     app.require_subcommand(1);
+    // A flag given twice takes its last value (a script can append overrides).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     int exit_code = 0;
     add_train(app, exit_code);
     add_sample(app);
     add_grad(app);
     add_corpus(app);
+    add_gradcheck(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        std::cerr << "xgrad: error: " << e.what() << " (see xgrad " << (argc > 1 ? argv[1] : "") << " --help)\n";
+        return e.get_exit_code();
     } catch (const xgrad::Error& e) {
         std::cerr << "xgrad: error: " << e.what() << "\n";
         return 1;

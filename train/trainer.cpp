@@ -20,6 +20,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace xgrad {
@@ -129,10 +130,48 @@ void check_options(const TrainOptions& o) {
     if (o.batch_size > (1u << 20)) throw Error("--batch-size is too large: " + std::to_string(o.batch_size));
 }
 
+// Fails before any work when an output could not be written: its directory
+// is missing or is not a directory.
+void check_output_path(const std::string& path, const char* flag) {
+    if (path.empty()) return;
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        throw Error(std::string(flag) + " " + path + ": the directory " + dir + " does not exist");
+    }
+    if (::access(dir.c_str(), W_OK) != 0) {
+        throw Error(std::string(flag) + " " + path + ": cannot write into " + dir + " (permission denied)");
+    }
+}
+
+// A rough upper bound of what training needs, checked before anything is
+// allocated: the weights with their gradients and AdamW's two moments, and
+// the activations kept for the backward pass (per token and layer: about 20
+// vectors of n_embd and 4 attention rows of T per head, twice with their
+// gradients). Linux would otherwise kill the process when the memory runs out.
+void check_memory(const GPTConfig& c, std::size_t batch_size) {
+    const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
+    const double T = static_cast<double>(c.block_size), V = static_cast<double>(c.vocab_size);
+    const double weights = 12 * L * C * C + C * V + T * C + V * C;
+    const double per_token = L * (20 * C + 4 * static_cast<double>(c.n_head) * T) + 2 * C + 3 * V;
+    const double bytes = 4 * (4 * weights + 2 * static_cast<double>(batch_size) * T * per_token);
+    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+    if (bytes > 0.9 * physical) {
+        std::ostringstream msg;
+        msg << std::setprecision(3) << "out of memory: this model and batch need about " << bytes / 1e9
+            << " GB and the machine has " << physical / 1e9
+            << " GB; use smaller --n-embd, --n-layer, --block-size or --batch-size";
+        throw Error(msg.str());
+    }
+}
+
 }  // namespace
 
 int train(const TrainOptions& o, std::ostream& out) {
     check_options(o);
+    check_output_path(o.out, "--out");
+    check_output_path(o.log, "--log");
     set_threads(o.threads);
     manual_seed(o.seed);
     Generator& gen = default_generator();
@@ -161,6 +200,7 @@ int train(const TrainOptions& o, std::ostream& out) {
     }
     config.vocab_size = data.tokenizer.vocab_size();
     check_config(config, "model config");
+    check_memory(config, o.batch_size);
     if (!model) model = make_model(model_type, config);
     model->train();
 
@@ -237,6 +277,7 @@ int train(const TrainOptions& o, std::ostream& out) {
         train_seconds += seconds_since(step_start);
         ++steps_done;
         progress.update(iter, loss_value, train_seconds, steps_done);
+        if (o.on_step) o.on_step(iter, loss_value);
 
         if (interrupted) {
             progress.clear();

@@ -6,6 +6,7 @@
 #include "models/config.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -26,6 +27,9 @@ struct TrainOptions {
     std::string resume;              // checkpoint to continue from
     std::string log;                 // JSON lines
     std::size_t sample_tokens = 300; // generated at the end
+    // Called after each training step with the step and its loss (for
+    // plotting live, or to simulate Ctrl-C at a given step in the tests).
+    std::function<void(long long step, double loss)> on_step;
 };
 
 // Runs the whole job; returns the process exit code (0, or 130 after Ctrl-C).

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Bad input through the command line: every case must end with one line on
+# stderr naming the problem (and the file or flag), an exit code from 1 to 127
+# (never death by a signal), and no partial output file.
+#   usage: tests/cli/bad_input.sh path/to/xgrad
+set -u
+XGRAD=${1:?usage: $0 path/to/xgrad}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+passed=0
+failed=0
+
+# expect NAME REGEX -- COMMAND...: runs COMMAND, checks the exit code and stderr.
+expect() {
+  local name=$1 regex=$2
+  shift 3
+  "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$T/stderr")
+  if [ $rc -ge 1 ] && [ $rc -le 127 ] && [ "$lines" -eq 1 ] && grep -qE -e "$regex" "$T/stderr"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name (exit $rc, $lines stderr lines): $(head -c 400 "$T/stderr")"
+  fi
+}
+# no_file NAME PATH: an output that must not exist after a failure.
+no_file() {
+  if ls "$2"* >/dev/null 2>&1; then
+    failed=$((failed + 1))
+    echo "FAIL: $1: left $(ls "$2"*)"
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+small=(--max-iters 2 --eval-iters 1 --eval-interval 1 --sample-tokens 0 --block-size 8 --n-embd 8 --n-head 2
+       --n-layer 1 --batch-size 2 --threads 1)
+# A good checkpoint and batch to spoil.
+"$XGRAD" train "${small[@]}" --out "$T/ok.safetensors" >/dev/null || { echo "cannot train the test model"; exit 1; }
+python3 - "$T" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+raw = open(f"{d}/ok.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+data = raw[8 + n:]
+def write(name, hdr=None, body=None, meta=None, blob=None):
+    if blob is None:
+        h = dict(header if hdr is None else hdr)
+        if meta is not None:
+            h["__metadata__"] = meta
+        js = json.dumps(h).encode()
+        blob = struct.pack("<Q", len(js)) + js + (data if body is None else body)
+    open(f"{d}/{name}", "wb").write(blob)
+write("truncated.safetensors", blob=raw[: len(raw) // 2])
+write("truncated_header.safetensors", blob=raw[: 8 + n // 2])
+write("short.safetensors", blob=raw[:5])
+write("huge_header.safetensors", blob=struct.pack("<Q", 10**6) + raw[8:100])
+write("not_json.safetensors", blob=struct.pack("<Q", 9) + b"not json!" + data)
+write("not_object.safetensors", blob=struct.pack("<Q", 9) + b"[1, 2, 3]" + data)
+meta = header["__metadata__"]
+name = "lm_head.weight"
+h = json.loads(json.dumps(header)); h[name]["dtype"] = "F16"; write("dtype.safetensors", hdr=h)
+h = json.loads(json.dumps(header)); h[name]["dtype"] = "I64"; write("int_weights.safetensors", hdr=h)
+h = json.loads(json.dumps(header)); b, e = h[name]["data_offsets"]; h[name]["data_offsets"] = [b, e + 10**6]
+write("offsets.safetensors", hdr=h)
+other = "lm_head.bias"
+h = json.loads(json.dumps(header)); h[other]["data_offsets"] = [h[name]["data_offsets"][0], h[name]["data_offsets"][0] + 4 * h[other]["shape"][0]]
+write("overlap.safetensors", hdr=h)
+h = json.loads(json.dumps(header)); del h["ln_f.bias"]; write("missing.safetensors", hdr=h)
+h = json.loads(json.dumps(header)); h["extra.weight"] = dict(h["ln_f.bias"]); write("unexpected.safetensors", hdr=h)
+cfg = json.loads(meta["config"]); cfg["n_embd"] = 16
+write("config_shape.safetensors", meta=dict(meta, config=json.dumps(cfg)))
+write("vocab.safetensors", meta=dict(meta, vocab=meta["vocab"][:-1]))
+write("no_meta.safetensors", meta={})
+cfg = json.loads(meta["config"]); cfg["n_head"] = 3
+write("config_heads.safetensors", meta=dict(meta, config=json.dumps(cfg)))
+write("config_not_json.safetensors", meta=dict(meta, config="{oops"))
+b, e = header["ln_f.weight"]["data_offsets"]
+write("nan.safetensors", body=data[:b] + struct.pack("<f", float("nan")) + data[b + 4:])
+write("inf.safetensors", body=data[:b] + struct.pack("<f", float("inf")) + data[b + 4:])
+def batch(fname, x, y, dtype="I64"):
+    fmt, size = ("<q", 8) if dtype == "I64" else ("<f", 4)
+    tensors, blob = {}, b""
+    for key, rows in (("x", x), ("y", y)):
+        flat = [v for r in rows for v in r]
+        tensors[key] = {"dtype": dtype, "shape": [len(rows), len(rows[0])], "data_offsets": [len(blob), len(blob) + size * len(flat)]}
+        blob += b"".join(struct.pack(fmt, v) for v in flat)
+    js = json.dumps(tensors).encode()
+    open(f"{d}/{fname}", "wb").write(struct.pack("<Q", len(js)) + js + blob)
+V = len(meta["vocab"])
+batch("oov.safetensors", [[0, 1, V]], [[1, 2, 3]])
+batch("long.safetensors", [[0] * 9], [[0] * 9])
+batch("float.safetensors", [[0.0, 1.0]], [[1.0, 2.0]], dtype="F32")
+batch("ok_batch.safetensors", [[0, 1, 2]], [[1, 2, 3]])
+PY
+
+# --- the corpus -------------------------------------------------------------
+expect "missing corpus" "nope.txt.*No such file" -- "$XGRAD" train "${small[@]}" --data "$T/nope.txt"
+: >"$T/empty.txt"
+expect "empty corpus" "empty.txt.*empty" -- "$XGRAD" train "${small[@]}" --data "$T/empty.txt"
+expect "directory corpus" "is a directory" -- "$XGRAD" train "${small[@]}" --data "$T"
+printf 'ab\0cd' >"$T/binary.txt"
+expect "binary corpus" "binary.txt.*binary" -- "$XGRAD" train "${small[@]}" --data "$T/binary.txt"
+printf 'hello\nwor\xffld\n' >"$T/latin.txt"
+expect "not UTF-8" "latin.txt: not valid UTF-8 at byte 9 \(line 2, column 4\)" -- "$XGRAD" train "${small[@]}" --data "$T/latin.txt"
+printf 'abcdefghijklmnopqrstuvwxyz' >"$T/short.txt"
+expect "corpus shorter than a block" "short.txt: the validation split has 3 characters.*--block-size" -- "$XGRAD" train "${small[@]}" --data "$T/short.txt"
+
+# --- sizes and hyperparameters ----------------------------------------------------
+expect "batch size 0" "batch-size" -- "$XGRAD" train "${small[@]}" --batch-size 0
+expect "batch size negative" "batch-size" -- "$XGRAD" train "${small[@]}" --batch-size -5
+expect "block size 0" "block_size" -- "$XGRAD" train "${small[@]}" --block-size 0
+expect "n_embd 0" "n_embd" -- "$XGRAD" train "${small[@]}" --n-embd 0
+expect "n_head 0" "n_head" -- "$XGRAD" train "${small[@]}" --n-head 0
+expect "n_layer negative" "n.layer" -- "$XGRAD" train "${small[@]}" --n-layer -1
+expect "not divisible" "n_embd \(8\) must be divisible by n_head \(3\)" -- "$XGRAD" train "${small[@]}" --n-head 3
+expect "dropout 1" "dropout must be in \[0, 1\)" -- "$XGRAD" train "${small[@]}" --dropout 1
+expect "dropout negative" "dropout must be in \[0, 1\)" -- "$XGRAD" train "${small[@]}" --dropout -0.1
+expect "learning rate text" "learning-rate" -- "$XGRAD" train "${small[@]}" --learning-rate abc
+expect "learning rate nan" "learning-rate" -- "$XGRAD" train "${small[@]}" --learning-rate nan
+expect "eval interval 0" "eval-interval must be at least 1" -- "$XGRAD" train "${small[@]}" --eval-interval 0
+expect "absurd model" "out of memory|must be between" -- "$XGRAD" train "${small[@]}" --n-embd 60000 --n-head 1 --n-layer 1000
+expect "absurd batch" "out of memory|too large" -- "$XGRAD" train "${small[@]}" --batch-size 1000000 --block-size 60000
+expect "unknown preset" "unknown preset 'huge'" -- "$XGRAD" train --preset huge
+expect "unknown model" "unknown model 'transformer'" -- "$XGRAD" train "${small[@]}" --model transformer
+expect "unknown flag" "--bogus" -- "$XGRAD" train --bogus 3
+
+# --- output paths -----------------------------------------------------------------
+expect "out in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --out "$T/nodir/ck.safetensors"
+no_file "out in a missing directory" "$T/nodir"
+expect "out under a file" "ok.safetensors/ck" -- "$XGRAD" train "${small[@]}" --out "$T/ok.safetensors/ck.safetensors"
+expect "log in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --log "$T/nodir/log.jsonl"
+expect "corpus out in a missing directory" "nodir" -- "$XGRAD" corpus --out "$T/nodir/c.txt"
+expect "grad out in a missing directory" "nodir" -- "$XGRAD" grad --checkpoint "$T/ok.safetensors" --batch "$T/ok_batch.safetensors" --out "$T/nodir/g.safetensors"
+
+# --- checkpoints ---------------------------------------------------------------------
+sample() { "$XGRAD" sample --tokens 5 --checkpoint "$@"; }
+expect "missing checkpoint" "nope.safetensors.*No such file" -- sample "$T/nope.safetensors"
+expect "checkpoint is a directory" "directory|not a regular file" -- sample "$T"
+for f in truncated truncated_header short huge_header not_json not_object dtype int_weights offsets overlap missing \
+         unexpected config_shape vocab no_meta config_heads config_not_json nan inf; do
+  expect "checkpoint: $f" "$f.safetensors: " -- sample "$T/$f.safetensors"
+done
+expect "resume from a corrupt checkpoint" "truncated.safetensors: " -- "$XGRAD" train "${small[@]}" --resume "$T/truncated.safetensors"
+
+# --- batches, prompts, sampling ----------------------------------------------------------
+grad() { "$XGRAD" grad --checkpoint "$T/ok.safetensors" --out "$T/g.safetensors" --batch "$@"; }
+expect "batch: out-of-vocabulary token" "oov.safetensors.*x.*out of range|oov.safetensors.*vocab" -- grad "$T/oov.safetensors"
+expect "batch: T > block_size" "long.safetensors.*block_size" -- grad "$T/long.safetensors"
+expect "batch: float tokens" "float.safetensors" -- grad "$T/float.safetensors"
+no_file "grad output after a bad batch" "$T/g.safetensors"
+expect "prompt outside the vocabulary" "--prompt: character" -- sample "$T/ok.safetensors" --prompt "~~~"
+expect "temperature 0" "temperature" -- sample "$T/ok.safetensors" --temperature 0
+expect "temperature negative" "temperature" -- sample "$T/ok.safetensors" --temperature -1
+expect "top-k larger than the vocabulary" "top-k" -- sample "$T/ok.safetensors" --top-k 100000
+expect "tokens negative" "tokens" -- sample "$T/ok.safetensors" --tokens -5
+
+echo "cli bad input: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Kills training with SIGKILL at random moments while it writes a checkpoint
+# at every step, many times; the checkpoint left behind must always load.
+#   usage: tests/cli/kill_during_save.sh path/to/xgrad [rounds]
+set -u
+XGRAD=${1:?usage: $0 path/to/xgrad [rounds]}
+ROUNDS=${2:-25}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+passed=0
+failed=0
+ck="$T/ck.safetensors"
+# about 3 MB of weights, written (with the optimizer state) after every step
+args=(train --max-iters 100000 --eval-interval 1 --eval-iters 0 --sample-tokens 0 --block-size 16 --n-embd 128
+      --n-head 4 --n-layer 4 --batch-size 2 --threads 1 --out "$ck")
+for round in $(seq 1 "$ROUNDS"); do
+  if [ -f "$ck" ]; then
+    "$XGRAD" "${args[@]}" --resume "$ck" >/dev/null 2>&1 &
+  else
+    "$XGRAD" "${args[@]}" >/dev/null 2>&1 &
+  fi
+  pid=$!
+  sleep "0.$((RANDOM % 60 + 20))"
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [ ! -f "$ck" ]; then
+    continue  # killed before the first checkpoint: nothing to check yet
+  fi
+  if "$XGRAD" sample --checkpoint "$ck" --tokens 1 >/dev/null 2>"$T/err"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL round $round: $(cat "$T/err")"
+  fi
+done
+leftovers=$(ls "$T" | grep -c '\.tmp\.' || true)
+echo "kill during save: $passed passed, $failed failed ($leftovers temp files left by killed writers)"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
