@@ -3,6 +3,7 @@
 #include "autograd/error.hpp"
 #include "train/commands.hpp"
 #include "train/trainer.hpp"
+#include "train/visualize.hpp"
 #include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>
@@ -138,6 +139,28 @@ void add_gradcheck(CLI::App& app, int& exit_code) {
     });
 }
 
+void add_pictures(CLI::App& app) {
+    CLI::App* att = app.add_subcommand("attention", "an HTML page of attention heatmaps, one per head per layer");
+    static std::string att_checkpoint, att_text = "The cat sat on the mat", att_out;
+    att->add_option("--checkpoint", att_checkpoint, "a trained model")->required();
+    att->add_option("--text", att_text, "the text to look at (at most block_size characters)");
+    att->add_option("--out", att_out, "the HTML file to write")->required();
+    att->callback([] { attention_html(att_checkpoint, att_text, att_out); });
+
+    CLI::App* plot = app.add_subcommand("plot", "an SVG of train and val loss against step");
+    static std::vector<std::string> logs;
+    static std::string plot_out;
+    plot->add_option("--log", logs, "one or more --log files of xgrad train")->required();
+    plot->add_option("--out", plot_out, "the SVG file to write")->required();
+    plot->callback([] { plot_losses(logs, plot_out); });
+
+    CLI::App* graph = app.add_subcommand("graph", "the autograd graph of one forward pass, as Graphviz DOT");
+    static std::string graph_checkpoint, graph_out;
+    graph->add_option("--checkpoint", graph_checkpoint, "a model")->required();
+    graph->add_option("--out", graph_out, "the DOT file to write")->required();
+    graph->callback([] { graph_dot(graph_checkpoint, graph_out); });
+}
+
 void add_corpus(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("corpus", "write the built-in toy corpus");
     static std::string out;
@@ -158,6 +181,7 @@ int main(int argc, char** argv) {
     add_grad(app);
     add_corpus(app);
     add_gradcheck(app, exit_code);
+    add_pictures(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
