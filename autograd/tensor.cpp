@@ -3,6 +3,9 @@
 #include "autograd/tensor.hpp"
 
 #include "autograd/error.hpp"
+#include "autograd/profiler.hpp"
+
+#include <chrono>
 
 #include <unordered_set>
 #include <utility>
@@ -58,6 +61,7 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
 Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
     Tensor out(std::move(data));
     out.node_->op = op;
+    if (profiler::enabled()) profiler::record_forward(op);
     if (!grad_mode) return out;
     bool needs_grad = false;
     for (const Tensor& t : inputs) needs_grad = needs_grad || (t.defined() && t.requires_grad());
@@ -147,7 +151,15 @@ void Tensor::backward(const Array& grad_output) {
     g += grad_output;
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
-        if (n.backward_fn && n.has_grad) n.backward_fn(n);
+        if (n.backward_fn && n.has_grad) {
+            if (profiler::enabled()) {
+                const auto start = std::chrono::steady_clock::now();
+                n.backward_fn(n);
+                profiler::record_backward(n.op, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            } else {
+                n.backward_fn(n);
+            }
+        }
         if (n.backward_fn) {  // an intermediate: its grad is no longer needed
             n.grad = Array();
             n.has_grad = false;

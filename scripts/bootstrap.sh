@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ make cmake libxtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-openmp-dev libopenblas-dev
-          doctest-dev libcli11-dev nlohmann-json3-dev python3)
+packages=(g++ make cmake clang libclang-rt-dev libxtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-openmp-dev libopenblas-dev
+          doctest-dev libcli11-dev nlohmann-json3-dev python3 graphviz)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Install what is missing, build, and run the whole test suite with ctest.
+# Install what is missing, build, and run the whole test suite:
+#   1. the Release build and its ctest suite;
+#   2. the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer;
+#   3. the two libFuzzer targets (checkpoint and batch readers), 30 s each.
+# XGRAD_QUICK=1 runs only the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-cd build
-ctest --output-on-failure -j "$(nproc)"
+(cd build && ctest --output-on-failure)
+[ "${XGRAD_QUICK:-0}" = 1 ] && exit 0
+
+echo "== the suite under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DXGRAD_SANITIZE=ON
+cmake --build build-asan -j "$(nproc)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure)
+
+echo "== fuzzing"
+scripts/fuzz.sh 30

@@ -77,12 +77,14 @@ void add_train(CLI::App& app, int& exit_code) {
     cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
     cmd->add_option("--resume", flags.resume, "checkpoint to continue from");
     cmd->add_option("--log", flags.log, "write JSON lines: one per evaluation and a summary");
+    cmd->add_flag("--profile", flags.profile, "print where the time of a training step goes, per op");
     cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(CLI::NonNegativeNumber);
     cmd->callback([=, &exit_code] {
         if (!model_opt->count() && flags.model.empty()) flags.model = "gpt";
         TrainOptions o = preset(preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0));
         o.model = flags.model, o.data = flags.data, o.seed = flags.seed, o.threads = flags.threads;
         o.out = flags.out, o.resume = flags.resume, o.log = flags.log, o.sample_tokens = flags.sample_tokens;
+        o.profile = flags.profile;
         if (batch->count()) o.batch_size = flags.batch_size;
         if (block->count()) o.config.block_size = flags.config.block_size;
         if (iters->count()) o.max_iters = flags.max_iters;

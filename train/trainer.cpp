@@ -2,6 +2,7 @@
 
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
+#include "autograd/profiler.hpp"
 #include "autograd/random.hpp"
 #include "nn/adamw.hpp"
 #include "train/checkpoint.hpp"
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -55,6 +57,28 @@ std::string format_duration(double s) {
     return o.str();
 }
 
+// The --profile table: per op, calls, forward and backward milliseconds per
+// step, and the share of the step.
+void print_profile(std::ostream& out, long long steps, double train_seconds) {
+    if (steps == 0) return;
+    std::vector<std::pair<std::string, profiler::OpTime>> rows(profiler::table().begin(), profiler::table().end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+        return a.second.forward_s + a.second.backward_s > b.second.forward_s + b.second.backward_s;
+    });
+    const double per_step = 1000 * train_seconds / static_cast<double>(steps);
+    out << "--- profile: " << std::setprecision(2) << per_step << " ms per step ---\n";
+    char line[160];
+    std::snprintf(line, sizeof line, "%-16s %10s %12s %12s %8s\n", "op", "calls/step", "forward ms", "backward ms",
+                  "share");
+    out << line;
+    for (const auto& [name, t] : rows) {
+        const double f = 1000 * t.forward_s / steps, b = 1000 * t.backward_s / steps;
+        std::snprintf(line, sizeof line, "%-16s %10.1f %12.3f %12.3f %7.1f%%\n", name.c_str(),
+                      static_cast<double>(t.calls) / steps, f, b, 100 * (f + b) / per_step);
+        out << line;
+    }
+}
+
 // estimate_loss(): the mean loss over eval_iters batches of each split, in
 // eval mode (no dropout) and without building a graph.
 struct Losses {
@@ -62,6 +86,8 @@ struct Losses {
 };
 Losses estimate_loss(LanguageModel& model, const TextData& data, const TrainOptions& o, Generator& gen) {
     NoGradGuard no_grad;
+    const bool profiling = profiler::enabled();
+    profiler::enable(false);  // the profile is of training steps
     model.eval();
     Losses out;
     for (auto [split, result] : {std::pair{&data.train_data, &out.train}, std::pair{&data.val_data, &out.val}}) {
@@ -73,6 +99,7 @@ Losses estimate_loss(LanguageModel& model, const TextData& data, const TrainOpti
         *result = total / static_cast<double>(o.eval_iters);
     }
     model.train();
+    profiler::enable(profiling);
     return out;
 }
 
@@ -174,6 +201,8 @@ int train(const TrainOptions& o, std::ostream& out) {
     check_output_path(o.log, "--log");
     set_threads(o.threads);
     manual_seed(o.seed);
+    profiler::enable(o.profile);
+    profiler::reset();
     Generator& gen = default_generator();
 
     // The data: the file, or the built-in corpus.
@@ -219,6 +248,16 @@ int train(const TrainOptions& o, std::ostream& out) {
     const std::string out_path = o.out.empty() ? o.resume : o.out;
     auto save = [&](long long next_iter) {
         if (out_path.empty()) return;
+        // Never replace a good checkpoint with broken weights.
+        for (const auto& [name, p] : model->named_parameters()) {
+            for (const Scalar v : p.data()) {
+                if (!std::isfinite(v)) {
+                    throw Error("step " + std::to_string(next_iter) + ": parameter " + name + " became " +
+                                (std::isnan(v) ? "NaN" : "infinite") + "; training stopped, the last good checkpoint " +
+                                out_path + " is kept. Try a smaller --learning-rate.");
+                }
+            }
+        }
         // the training state first: a checkpoint always has a state at least as new
         save_train_state(optimizer, next_iter, gen, state_path(out_path));
         save_checkpoint(*model, model_type, data.tokenizer, corpus_name, out_path);
@@ -262,6 +301,7 @@ int train(const TrainOptions& o, std::ostream& out) {
         const auto step_start = Clock::now();
         // sample a batch of data
         auto [xb, yb] = get_batch(data.train_data, o.batch_size, config.block_size, gen);
+        if (o.profile) profiler::add("(get_batch)", seconds_since(step_start)), profiler::mark();
         // evaluate the loss
         auto [logits, loss] = (*model)(xb, yb);
         const double loss_value = loss.item();
@@ -273,7 +313,9 @@ int train(const TrainOptions& o, std::ostream& out) {
         }
         optimizer.zero_grad();
         loss.backward();
+        const auto adamw_start = Clock::now();
         optimizer.step();
+        if (o.profile) profiler::add("(adamw step)", seconds_since(adamw_start));
         train_seconds += seconds_since(step_start);
         ++steps_done;
         progress.update(iter, loss_value, train_seconds, steps_done);
@@ -300,6 +342,7 @@ int train(const TrainOptions& o, std::ostream& out) {
                    .dump()
             << "\n";
     }
+    if (o.profile) print_profile(out, steps_done, train_seconds);
     if (exit_code != 0) return exit_code;
     out << "trained " << steps_done << " steps in " << format_duration(train_seconds) << " ("
         << std::setprecision(0) << tokens_per_s << " tokens/s)\n";

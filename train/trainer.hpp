@@ -27,6 +27,7 @@ struct TrainOptions {
     std::string resume;              // checkpoint to continue from
     std::string log;                 // JSON lines
     std::size_t sample_tokens = 300; // generated at the end
+    bool profile = false;            // print where the time goes, per op
     // Called after each training step with the step and its loss (for
     // plotting live, or to simulate Ctrl-C at a given step in the tests).
     std::function<void(long long step, double loss)> on_step;

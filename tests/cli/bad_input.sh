@@ -25,6 +25,17 @@ expect() {
     echo "FAIL: $name (exit $rc, $lines stderr lines): $(head -c 400 "$T/stderr")"
   fi
 }
+# succeeds NAME -- COMMAND...: a command that must work.
+succeeds() {
+  local name=$1
+  shift 2
+  if "$@" >"$T/stdout" 2>"$T/stderr"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name: $(head -c 400 "$T/stderr")"
+  fi
+}
 # no_file NAME PATH: an output that must not exist after a failure.
 no_file() {
   if ls "$2"* >/dev/null 2>&1; then
@@ -127,6 +138,13 @@ expect "absurd batch" "out of memory|too large" -- "$XGRAD" train "${small[@]}" 
 expect "unknown preset" "unknown preset 'huge'" -- "$XGRAD" train --preset huge
 expect "unknown model" "unknown model 'transformer'" -- "$XGRAD" train "${small[@]}" --model transformer
 expect "unknown flag" "--bogus" -- "$XGRAD" train --bogus 3
+
+# --- a run that diverges stops, naming the step, and keeps the last good checkpoint --------
+cp "$T/ok.safetensors" "$T/diverge.safetensors"
+cp "$T/ok.safetensors.state" "$T/diverge.safetensors.state"
+expect "loss becomes NaN" "step [0-9]+: .*(NaN|infinite).*learning-rate" -- "$XGRAD" train "${small[@]}" --max-iters 200 \
+  --learning-rate 1e38 --resume "$T/diverge.safetensors"
+succeeds "the diverged run's checkpoint still loads" -- "$XGRAD" sample --checkpoint "$T/diverge.safetensors" --tokens 3
 
 # --- output paths -----------------------------------------------------------------
 expect "out in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --out "$T/nodir/ck.safetensors"
