@@ -179,3 +179,20 @@ TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume 
                           a.model->named_parameters()[i].second.data(), 0);
     }
 }
+
+TEST_CASE("every stage of the series trains on the built-in corpus: its loss falls") {
+    for (const char* stage : {"bigram", "head", "multihead", "feedforward", "blocks", "layernorm", "gpt"}) {
+        TrainOptions o = small_run();
+        o.model = stage;
+        o.config = GPTConfig{0, 8, 16, 2, 2, 0.1};
+        o.max_iters = 80, o.eval_interval = 79, o.eval_iters = 4, o.batch_size = 8;
+        o.learning_rate = std::string(stage) == "bigram" ? 1e-1 : 1e-2;
+        std::ostringstream out;
+        REQUIRE(train(o, out) == 0);
+        const std::string lines = eval_lines(out.str());
+        INFO(stage << "\n" << lines);
+        const double first = std::stod(lines.substr(lines.find("train loss ") + 11));
+        const double last = std::stod(lines.substr(lines.rfind("train loss ") + 11));
+        CHECK(last < first - 0.5);
+    }
+}
