@@ -154,6 +154,19 @@ expect "log in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --lo
 expect "corpus out in a missing directory" "nodir" -- "$XGRAD" corpus --out "$T/nodir/c.txt"
 expect "grad out in a missing directory" "nodir" -- "$XGRAD" grad --checkpoint "$T/ok.safetensors" --batch "$T/ok_batch.safetensors" --out "$T/nodir/g.safetensors"
 
+# no permission: as root every directory is writable, so drop to nobody when we can
+mkdir -p "$T/readonly" && chmod 555 "$T/readonly"
+if [ "$(id -u)" -ne 0 ]; then
+  expect "out without permission" "readonly.*(ermission|cannot write)" -- "$XGRAD" corpus --out "$T/readonly/c.txt"
+elif command -v setpriv >/dev/null && setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null; then
+  chmod 755 "$T"
+  expect "out without permission" "readonly.*(ermission|cannot write)" -- \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$XGRAD" train "${small[@]}" --out "$T/readonly/ck.safetensors"
+  expect "corpus without permission" "readonly.*(ermission|denied)" -- \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$XGRAD" corpus --out "$T/readonly/c.txt"
+fi
+no_file "nothing written without permission" "$T/readonly/c"
+
 # --- checkpoints ---------------------------------------------------------------------
 sample() { "$XGRAD" sample --tokens 5 --checkpoint "$@"; }
 expect "missing checkpoint" "nope.safetensors.*No such file" -- sample "$T/nope.safetensors"

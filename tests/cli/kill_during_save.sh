@@ -33,6 +33,25 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "FAIL round $round: $(cat "$T/err")"
   fi
 done
+# Ctrl-C: the current step finishes, the checkpoint is written, the exit status is 130, and --resume goes on.
+rm -f "$ck" "$ck.state"
+small=(train --max-iters 100000 --eval-interval 1000 --eval-iters 0 --sample-tokens 0 --block-size 8 --n-embd 16
+       --n-head 2 --n-layer 1 --batch-size 2 --threads 1 --out "$ck")
+"$XGRAD" "${small[@]}" >"$T/ctrl_c.out" 2>&1 &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q "interrupted after step" "$T/ctrl_c.out" &&
+   "$XGRAD" "${small[@]}" --max-iters 5 --resume "$ck" >"$T/resume.out" 2>&1 &&
+   grep -q "resuming" "$T/resume.out"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  echo "FAIL: Ctrl-C (exit $rc): $(cat "$T/ctrl_c.out" "$T/resume.out" 2>/dev/null | tail -3)"
+fi
+
 leftovers=$(ls "$T" | grep -c '\.tmp\.' || true)
 echo "kill during save: $passed passed, $failed failed ($leftovers temp files left by killed writers)"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
