@@ -112,17 +112,20 @@ Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
     // (xt::where with a broadcast bool mask gave wrong results with xsimd on
     // this machine, so the loops are written out.)
     Mask full = repeats ? mask : Mask(xt::broadcast(mask, sa));
-    const std::size_t period = full.size();
+    const std::size_t period = full.size(), repeat = period ? a.numel() / period : 0;
     Array y = a.data();
-    for (std::size_t i = 0; i < y.size(); ++i) {
-        if (full.data()[i % period]) y.data()[i] = value;
+    for (std::size_t r = 0; r < repeat; ++r) {
+        Scalar* py = y.data() + r * period;
+        for (std::size_t i = 0; i < period; ++i) py[i] = full.data()[i] ? value : py[i];
     }
-    return Tensor::from_op(std::move(y), "masked_fill", {a}, [a, full = std::move(full), period](const Node& out) {
+    return Tensor::from_op(std::move(y), "masked_fill", {a},
+                           [a, full = std::move(full), period, repeat](const Node& out) {
         // filled entries are constants: no gradient flows through them
         Scalar* g = detail::grad_ptr(a);
-        const Scalar* dy = out.grad.data();
-        for (std::size_t i = 0; i < out.grad.size(); ++i) {
-            if (!full.data()[i % period]) g[i] += dy[i];
+        for (std::size_t r = 0; r < repeat; ++r) {
+            const Scalar* dy = out.grad.data() + r * period;
+            Scalar* gr = g + r * period;
+            for (std::size_t i = 0; i < period; ++i) gr[i] += full.data()[i] ? Scalar(0) : dy[i];
         }
     });
 }

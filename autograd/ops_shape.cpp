@@ -62,6 +62,34 @@ Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t
     });
 }
 
+// (..., M, N) -> (..., N, M), one matrix at a time.
+void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N, bool add) {
+    for (std::size_t b = 0; b < batch; ++b, in += M * N, out += M * N) {
+        for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) {
+                if (add) {
+                    out[j * M + i] += in[i * N + j];
+                } else {
+                    out[j * M + i] = in[i * N + j];
+                }
+            }
+        }
+    }
+}
+
+Tensor transpose_last_two(const Tensor& a) {
+    const Shape& s = a.shape();
+    const std::size_t M = s[s.size() - 2], N = s.back(), batch = a.numel() / std::max<std::size_t>(M * N, 1);
+    Shape shape = s;
+    std::swap(shape[s.size() - 2], shape[s.size() - 1]);
+    Array y = Array::from_shape(shape);
+    transpose_matrices(a.data().data(), y.data(), batch, M, N, false);
+    return Tensor::from_op(std::move(y), "transpose", {a}, [a, batch, M, N](const Node& out) {
+        // the gradient of a transpose is the transpose of the gradient
+        transpose_matrices(out.grad.data(), detail::grad_ptr(a), batch, N, M, true);
+    });
+}
+
 }  // namespace
 
 Tensor view(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view_as("view", a, shape); }
@@ -70,7 +98,11 @@ Tensor reshape(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view
 Tensor transpose(const Tensor& a, int dim0, int dim1) {
     const std::size_t d0 = normalize_dim("transpose", dim0, a.shape());
     const std::size_t d1 = normalize_dim("transpose", dim1, a.shape());
-    std::vector<std::size_t> perm(a.dim());  // (0, 1, ..., d1, ..., d0, ...)
+    const std::size_t rank = a.dim();
+    if (rank >= 2 && std::min(d0, d1) == rank - 2 && std::max(d0, d1) == rank - 1) {
+        return transpose_last_two(a);  // k.transpose(-2, -1): the common case, as plain loops
+    }
+    std::vector<std::size_t> perm(rank);  // (0, 1, ..., d1, ..., d0, ...)
     for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = i;
     std::swap(perm[d0], perm[d1]);
     Array y = xt::transpose(a.data(), perm);
