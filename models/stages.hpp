@@ -53,7 +53,6 @@ struct StageModel : LanguageModel {
         return out;
     }
     nn::NamedTensors named_buffers() const override { return body_buffers(); }
-    void train(bool) override {}  // the stages before `gpt` have no dropout
 };
 
 // Stage 2, `head`: one self-attention head of size n_embd.
@@ -63,6 +62,7 @@ struct HeadStage : StageModel {
     explicit HeadStage(const GPTConfig& config) : StageModel(config), sa_head(config.n_embd, config) {}
 
     Tensor body(const Tensor& x) const override { return sa_head(x); }  // apply one head of self-attention. (B,T,C)
+    void train(bool mode = true) override { sa_head.train(mode); }
     nn::NamedTensors body_parameters() const override { return prefixed("sa_head", sa_head.named_parameters()); }
     nn::NamedTensors body_buffers() const override { return prefixed("sa_head", sa_head.named_buffers()); }
 
@@ -87,6 +87,9 @@ struct MultiHeadStage : StageModel {
         for (const Head& h : sa_heads) outs.push_back(h(x));
         return cat(outs, -1);  // (B,T,C)
     }
+    void train(bool mode = true) override {
+        for (Head& h : sa_heads) h.train(mode);
+    }
     nn::NamedTensors body_parameters() const override {
         nn::NamedTensors out;
         for (std::size_t i = 0; i < sa_heads.size(); ++i) nn::append(out, "sa_heads." + std::to_string(i), sa_heads[i].named_parameters());
@@ -109,6 +112,10 @@ struct FeedForwardStage : MultiHeadStage {
 
     Tensor body(const Tensor& x) const override {
         return ffwd(MultiHeadStage::body(x));  // (B,T,C)
+    }
+    void train(bool mode = true) override {
+        MultiHeadStage::train(mode);
+        ffwd.train(mode);
     }
     nn::NamedTensors body_parameters() const override {
         nn::NamedTensors out = MultiHeadStage::body_parameters();
@@ -144,6 +151,12 @@ struct BlocksStage : StageModel {
         Tensor h = x;
         for (const ResidualBlock& block : blocks) h = block(h);  // (B,T,C)
         return h;
+    }
+    void train(bool mode = true) override {
+        for (ResidualBlock& block : blocks) {
+            block.sa.train(mode);
+            block.ffwd.train(mode);
+        }
     }
     nn::NamedTensors body_parameters() const override {
         nn::NamedTensors out;

@@ -29,6 +29,7 @@
 #include <memory>
 #include <stdexcept>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -567,4 +568,39 @@ TEST_CASE("xgrad_checkpoint: a checkpoint xgrad wrote gives, in PyTorch, the log
         worst.check("grad." + key, p.grad(), expected.floats("grad." + key), model_tolerance);
     }
     worst.report();
+}
+
+TEST_CASE("xgrad_checkpoint: today's writer still writes what PyTorch loaded (the same keys, shapes and metadata)") {
+    // The committed file was loaded by PyTorch with strict=True; a checkpoint
+    // written now, from the same model, must have the same layout.
+    LoadedCheckpoint ck = load_checkpoint(fixture_path("xgrad_checkpoint.safetensors"));
+    TempDir dir;
+    const std::string again = dir / "again.safetensors";
+    save_checkpoint(*ck.model, ck.model_type, ck.tokenizer, ck.corpus, again);
+    const st::File old_file = st::load(fixture_path("xgrad_checkpoint.safetensors")), new_file = st::load(again);
+    REQUIRE(old_file.tensors.size() == new_file.tensors.size());
+    for (const auto& [name, t] : old_file.tensors) {
+        INFO(name);
+        REQUIRE(new_file.tensors.count(name) == 1);
+        CHECK(new_file.tensors.at(name).shape == t.shape);
+        CHECK(new_file.tensors.at(name).bytes == t.bytes);  // the same weights, bit for bit
+    }
+    for (const char* key : {"config", "vocab"}) CHECK(new_file.metadata.at(key) == old_file.metadata.at(key));
+}
+
+TEST_CASE("torch_checkpoint: xgrad sample works on a checkpoint PyTorch wrote") {
+    SampleOptions o;
+    o.checkpoint = fixture_path("torch_checkpoint.safetensors");
+    o.prompt = "Tea";
+    o.tokens = 40;
+    std::ostringstream a, b;
+    sample(o, a);
+    sample(o, b);
+    CHECK(a.str() == b.str());  // seeded
+    CHECK(a.str().rfind("Tea", 0) == 0);
+    // every character comes from the checkpoint's vocabulary
+    const std::u32string text = decode_utf8(a.str(), "sample");
+    const std::u32string vocab = U"\t\n !,.Tacehl\u00e9";
+    CHECK(text.size() == 3 + 40 + 1);  // prompt, 40 tokens, the final newline
+    for (char32_t c : text) CHECK(vocab.find(c) != std::u32string::npos);
 }

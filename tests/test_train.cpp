@@ -196,3 +196,16 @@ TEST_CASE("every stage of the series trains on the built-in corpus: its loss fal
         CHECK(last < first - 0.5);
     }
 }
+
+TEST_CASE("every stage turns its dropout off in eval()") {
+    for (const char* stage : {"head", "multihead", "feedforward", "blocks", "layernorm", "gpt"}) {
+        INFO(stage);
+        manual_seed(4);
+        std::unique_ptr<LanguageModel> model = make_model(stage, GPTConfig{11, 8, 16, 2, 2, 0.5});
+        const Index idx = {{1, 2, 3, 4, 5, 6, 7, 8}};
+        model->eval();
+        XGRAD_CHECK_CLOSE(stage, (*model)(idx).logits.data(), (*model)(idx).logits.data(), 0);
+        model->train();
+        CHECK(xt::amax(xt::abs((*model)(idx).logits.data() - (*model)(idx).logits.data()))() > 0);
+    }
+}

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <unistd.h>
 #include <set>
 #include <sstream>
 
@@ -85,12 +86,13 @@ GPTConfig config_from_json(const std::string& text, const std::string& origin) {
 }
 
 void save_checkpoint(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
-                     const std::string& corpus, const std::string& path) {
+                     const std::string& corpus, const std::string& path, long long step) {
     st::File file;
     file.metadata["config"] = config_to_json(model.config);
     file.metadata["vocab"] = encode_utf8(tokenizer.chars());
     file.metadata["model"] = model_type;
     file.metadata["corpus"] = corpus;
+    if (step >= 0) file.metadata["step"] = std::to_string(step);
     for (const auto& [name, t] : model.state_dict()) {
         file.tensors[name] = st::from_floats(std::vector<std::int64_t>(t.shape().begin(), t.shape().end()),
                                              t.data().data());
@@ -121,12 +123,48 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
     const auto model_it = file.metadata.find("model");
     out.model_type = model_it == file.metadata.end() ? "gpt" : model_it->second;
     if (const auto it = file.metadata.find("corpus"); it != file.metadata.end()) out.corpus = it->second;
-    out.tokenizer = Tokenizer::from_vocab(decode_utf8(vocab_it->second, path + ": metadata 'vocab'"));
+    if (const auto it = file.metadata.find("step"); it != file.metadata.end()) {
+        try {
+            out.step = std::stoll(it->second);
+        } catch (const std::logic_error&) {
+            throw Error(path + ": metadata 'step' is not an integer");
+        }
+    }
+    try {
+        out.tokenizer = Tokenizer::from_vocab(decode_utf8(vocab_it->second, "metadata 'vocab'"));
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
     if (out.tokenizer.vocab_size() != config.vocab_size) {
         throw Error(path + ": the vocab metadata has " + std::to_string(out.tokenizer.vocab_size()) +
                     " characters but config.vocab_size is " + std::to_string(config.vocab_size));
     }
-    out.model = make_model(out.model_type, config);
+    // Before building anything: the embeddings' shapes must agree with the
+    // config (a tiny file must not make us allocate a huge model), and the
+    // model must fit in memory.
+    for (const auto& [name, rows] : {std::pair{std::string("token_embedding_table.weight"), config.vocab_size},
+                                     std::pair{std::string("position_embedding_table.weight"), config.block_size}}) {
+        const auto it = file.tensors.find(name);
+        if (it == file.tensors.end() || out.model_type == "bigram") continue;
+        const std::vector<std::int64_t> want = {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(config.n_embd)};
+        if (it->second.shape != want) {
+            throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
+                        " but the config needs " + shape_text(want));
+        }
+    }
+    const double C = static_cast<double>(config.n_embd), T = static_cast<double>(config.block_size);
+    const double floats = 12 * static_cast<double>(config.n_layer) * C * C + 2 * C * static_cast<double>(config.vocab_size) +
+                          T * C + static_cast<double>(config.n_layer * config.n_head) * T * T;  // weights and tril buffers
+    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+    if (4 * floats > 0.5 * physical) {
+        throw Error(path + ": its config needs about " + std::to_string(static_cast<long long>(4 * floats / 1e9)) +
+                    " GB for the weights alone, more than this machine can hold");
+    }
+    try {
+        out.model = make_model(out.model_type, config);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
 
     // Every expected tensor, with the right shape; nothing else.
     const nn::NamedTensors expected = out.model->state_dict();

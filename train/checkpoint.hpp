@@ -29,14 +29,16 @@ GPTConfig config_from_json(const std::string& text, const std::string& origin);
 // Throws an Error naming `origin` if the config cannot build a model.
 void check_config(const GPTConfig& config, const std::string& origin);
 
+// `step` (metadata "step", when >= 0) ties the checkpoint to its training state.
 void save_checkpoint(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
-                     const std::string& corpus, const std::string& path);
+                     const std::string& corpus, const std::string& path, long long step = -1);
 
 struct LoadedCheckpoint {
     std::unique_ptr<LanguageModel> model;
     std::string model_type;
     Tokenizer tokenizer;
     std::string corpus;  // empty when the file does not say
+    long long step = -1; // the training step it was saved at, -1 when the file does not say
 };
 // Checks everything against the config before building the model: each
 // expected tensor present, no unexpected one, F32 with the right shape, finite

@@ -16,6 +16,7 @@ std::string read_text_file(const std::string& path) {
         throw Error(path + ": cannot open the corpus: " + std::strerror(errno));
     }
     if (S_ISDIR(st.st_mode)) throw Error(path + ": is a directory, not a text file");
+    if (!S_ISREG(st.st_mode)) throw Error(path + ": is not a regular file (a device or a pipe?); give a text file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open the corpus: " + std::strerror(errno));
     std::ostringstream buf;

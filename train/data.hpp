@@ -32,7 +32,8 @@ TextData prepare_data(std::u32string_view text, std::size_t block_size, const st
 std::pair<Index, Index> get_batch(const std::vector<std::int64_t>& data, std::size_t batch_size,
                                   std::size_t block_size, Generator& gen);
 
-// A uniform integer in [0, n), the same on every platform (Lemire's method).
+// An integer in [0, n) from one 32-bit draw, the same on every platform: the
+// draw scaled by n (multiply and shift), uniform up to a bias of n / 2^32.
 std::size_t random_below(std::size_t n, Generator& gen);
 
 }  // namespace xgrad

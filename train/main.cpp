@@ -16,6 +16,13 @@ namespace {
 
 using namespace xgrad;
 
+// Sizes and counts cannot be negative (CLI11 would wrap -5 into a huge unsigned number).
+const CLI::Validator non_negative(
+    [](std::string& value) {
+        return !value.empty() && value[0] == '-' ? "must not be negative, got " + value : std::string();
+    },
+    "NON-NEGATIVE");
+
 // The presets of `xgrad train --preset`: explicit flags override them.
 TrainOptions preset(const std::string& name) {
     TrainOptions o;
@@ -35,7 +42,7 @@ TrainOptions preset(const std::string& name) {
         o.batch_size = 32, c.block_size = 8, c.n_embd = 32, c.n_head = name == "head" ? 1 : 4;
         c.n_layer = name == "blocks" || name == "layernorm" ? 3 : 0, c.dropout = 0.0, o.learning_rate = 1e-3;
     } else {
-        throw Error("--preset: unknown preset '" + name + "' (expected tiny or lecture)");
+        throw Error("--preset: unknown preset '" + name + "' (expected tiny, lecture, or a stage's name)");
     }
     return o;
 }
@@ -62,23 +69,23 @@ void add_train(CLI::App& app, int& exit_code) {
         "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt); "
         "without --preset it trains with the stage's own settings");
     cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
-    auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(CLI::NonNegativeNumber);
-    auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(CLI::NonNegativeNumber);
-    auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps")->check(CLI::NonNegativeNumber);
-    auto* interval = cmd->add_option("--eval-interval", flags.eval_interval, "evaluate every N steps")->check(CLI::NonNegativeNumber);
+    auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(non_negative);
+    auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(non_negative);
+    auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps")->check(non_negative);
+    auto* interval = cmd->add_option("--eval-interval", flags.eval_interval, "evaluate every N steps")->check(non_negative);
     auto* lr = cmd->add_option("--learning-rate", flags.learning_rate, "AdamW learning rate");
-    auto* eval_iters = cmd->add_option("--eval-iters", flags.eval_iters, "batches per evaluation (0: none)")->check(CLI::NonNegativeNumber);
-    auto* n_embd = cmd->add_option("--n-embd", flags.config.n_embd, "embedding size")->check(CLI::NonNegativeNumber);
-    auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block")->check(CLI::NonNegativeNumber);
-    auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks")->check(CLI::NonNegativeNumber);
+    auto* eval_iters = cmd->add_option("--eval-iters", flags.eval_iters, "batches per evaluation (0: none)")->check(non_negative);
+    auto* n_embd = cmd->add_option("--n-embd", flags.config.n_embd, "embedding size")->check(non_negative);
+    auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block")->check(non_negative);
+    auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks")->check(non_negative);
     auto* drop = cmd->add_option("--dropout", flags.config.dropout, "dropout probability");
-    cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(non_negative);
+    cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
     cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
     cmd->add_option("--resume", flags.resume, "checkpoint to continue from");
     cmd->add_option("--log", flags.log, "write JSON lines: one per evaluation and a summary");
     cmd->add_flag("--profile", flags.profile, "print where the time of a training step goes, per op");
-    cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
     cmd->callback([=, &exit_code] {
         if (!model_opt->count() && flags.model.empty()) flags.model = "gpt";
         TrainOptions o = preset(preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0));
@@ -104,10 +111,10 @@ void add_sample(CLI::App& app) {
     static SampleOptions o;
     cmd->add_option("--checkpoint", o.checkpoint, "a checkpoint written by xgrad train (or from PyTorch)")->required();
     cmd->add_option("--prompt", o.prompt, "text to continue (cropped to block_size as the lecture does)");
-    cmd->add_option("--tokens", o.tokens, "tokens to generate (default 500)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--tokens", o.tokens, "tokens to generate (default 500)")->check(non_negative);
     cmd->add_option("--temperature", o.sampling.temperature, "> 0; below 1 is more conservative (default 1)");
-    cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--seed", o.seed, "random seed (default 1337)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")->check(non_negative);
+    cmd->add_option("--seed", o.seed, "random seed (default 1337)")->check(non_negative);
     cmd->callback([] { sample(o, std::cout); });
 }
 

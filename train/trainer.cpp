@@ -164,6 +164,9 @@ void check_output_path(const std::string& path, const char* flag) {
     const std::size_t slash = path.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        throw Error(std::string(flag) + " " + path + ": is a directory; give a file name");
+    }
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         throw Error(std::string(flag) + " " + path + ": the directory " + dir + " does not exist");
     }
@@ -215,12 +218,14 @@ int train(const TrainOptions& o, std::ostream& out) {
     std::unique_ptr<LanguageModel> model;
     std::string model_type = o.model;
     Tokenizer resumed_vocab;
+    long long resumed_step = -1;
     if (!o.resume.empty()) {
         LoadedCheckpoint ck = load_checkpoint(o.resume);
         model = std::move(ck.model);
         model_type = ck.model_type;
         config = model->config;
         resumed_vocab = ck.tokenizer;
+        resumed_step = ck.step;
     }
     const TextData data = prepare_data(decode_utf8(bytes, origin), config.block_size, origin);
     if (!o.resume.empty() && data.tokenizer.chars() != resumed_vocab.chars()) {
@@ -238,7 +243,14 @@ int train(const TrainOptions& o, std::ostream& out) {
     adamw.lr = o.learning_rate;
     nn::AdamW optimizer(model->named_parameters(), adamw);
     long long start_iter = 0;
-    if (!o.resume.empty()) start_iter = load_train_state(optimizer, gen, state_path(o.resume)).iter;
+    if (!o.resume.empty()) {
+        start_iter = load_train_state(optimizer, gen, state_path(o.resume)).iter;
+        if (resumed_step >= 0 && resumed_step != start_iter) {
+            throw Error(o.resume + ": the checkpoint is from step " + std::to_string(resumed_step) + " but " +
+                        state_path(o.resume) + " from step " + std::to_string(start_iter) +
+                        " (a write was interrupted between the two); the checkpoint still works for sampling");
+        }
+    }
 
     const std::size_t params = nn::count_parameters(model->named_parameters());
     // print the number of parameters in the model
@@ -260,7 +272,7 @@ int train(const TrainOptions& o, std::ostream& out) {
         }
         // the training state first: a checkpoint always has a state at least as new
         save_train_state(optimizer, next_iter, gen, state_path(out_path));
-        save_checkpoint(*model, model_type, data.tokenizer, corpus_name, out_path);
+        save_checkpoint(*model, model_type, data.tokenizer, corpus_name, out_path, next_iter);
     };
     std::ofstream log;
     if (!o.log.empty()) {

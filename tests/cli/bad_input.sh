@@ -89,6 +89,10 @@ write("no_meta.safetensors", meta={})
 cfg = json.loads(meta["config"]); cfg["n_head"] = 3
 write("config_heads.safetensors", meta=dict(meta, config=json.dumps(cfg)))
 write("config_not_json.safetensors", meta=dict(meta, config="{oops"))
+cfg = json.loads(meta["config"]); cfg["block_size"] = 65536
+write("config_huge_block.safetensors", meta=dict(meta, config=json.dumps(cfg)))
+write("model_unknown.safetensors", meta=dict(meta, model="transformer"))
+write("vocab_repeated.safetensors", meta=dict(meta, vocab=meta["vocab"][:-1] + meta["vocab"][0]))
 b, e = header["ln_f.weight"]["data_offsets"]
 write("nan.safetensors", body=data[:b] + struct.pack("<f", float("nan")) + data[b + 4:])
 write("inf.safetensors", body=data[:b] + struct.pack("<f", float("inf")) + data[b + 4:])
@@ -114,6 +118,7 @@ expect "missing corpus" "nope.txt.*No such file" -- "$XGRAD" train "${small[@]}"
 expect "empty corpus" "empty.txt.*empty" -- "$XGRAD" train "${small[@]}" --data "$T/empty.txt"
 expect "directory corpus" "is a directory" -- "$XGRAD" train "${small[@]}" --data "$T"
 printf 'ab\0cd' >"$T/binary.txt"
+expect "corpus is a device" "/dev/zero: is not a regular file" -- "$XGRAD" train "${small[@]}" --data /dev/zero
 expect "binary corpus" "binary.txt.*binary" -- "$XGRAD" train "${small[@]}" --data "$T/binary.txt"
 printf 'hello\nwor\xffld\n' >"$T/latin.txt"
 expect "not UTF-8" "latin.txt: not valid UTF-8 at byte 9 \(line 2, column 4\)" -- "$XGRAD" train "${small[@]}" --data "$T/latin.txt"
@@ -150,6 +155,8 @@ succeeds "the diverged run's checkpoint still loads" -- "$XGRAD" sample --checkp
 expect "out in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --out "$T/nodir/ck.safetensors"
 no_file "out in a missing directory" "$T/nodir"
 expect "out under a file" "ok.safetensors/ck" -- "$XGRAD" train "${small[@]}" --out "$T/ok.safetensors/ck.safetensors"
+expect "out is a directory" "--out .*: is a directory" -- "$XGRAD" train "${small[@]}" --out "$T" --log "$T/dirlog.jsonl"
+no_file "no log after a refused --out" "$T/dirlog.jsonl"
 expect "log in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --log "$T/nodir/log.jsonl"
 expect "corpus out in a missing directory" "nodir" -- "$XGRAD" corpus --out "$T/nodir/c.txt"
 expect "grad out in a missing directory" "nodir" -- "$XGRAD" grad --checkpoint "$T/ok.safetensors" --batch "$T/ok_batch.safetensors" --out "$T/nodir/g.safetensors"
@@ -172,7 +179,8 @@ sample() { "$XGRAD" sample --tokens 5 --checkpoint "$@"; }
 expect "missing checkpoint" "nope.safetensors.*No such file" -- sample "$T/nope.safetensors"
 expect "checkpoint is a directory" "directory|not a regular file" -- sample "$T"
 for f in truncated truncated_header short huge_header not_json not_object dtype int_weights offsets overlap missing \
-         unexpected config_shape vocab no_meta config_heads config_not_json nan inf; do
+         unexpected config_shape vocab no_meta config_heads config_not_json nan inf config_huge_block model_unknown \
+         vocab_repeated; do
   expect "checkpoint: $f" "$f.safetensors: " -- sample "$T/$f.safetensors"
 done
 expect "resume from a corrupt checkpoint" "truncated.safetensors: " -- "$XGRAD" train "${small[@]}" --resume "$T/truncated.safetensors"
@@ -187,7 +195,9 @@ expect "prompt outside the vocabulary" "--prompt: character" -- sample "$T/ok.sa
 expect "temperature 0" "temperature" -- sample "$T/ok.safetensors" --temperature 0
 expect "temperature negative" "temperature" -- sample "$T/ok.safetensors" --temperature -1
 expect "top-k larger than the vocabulary" "top-k" -- sample "$T/ok.safetensors" --top-k 100000
-expect "tokens negative" "tokens" -- sample "$T/ok.safetensors" --tokens -5
+expect "tokens negative" "--tokens: must not be negative, got -5" -- sample "$T/ok.safetensors" --tokens -5
+expect "top-k negative" "--top-k: must not be negative" -- sample "$T/ok.safetensors" --top-k -1
+expect "eval interval negative" "--eval-interval: must not be negative" -- "$XGRAD" train "${small[@]}" --eval-interval -3
 
 echo "cli bad input: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,13 +15,19 @@ Every C++ block must carry such a marker: C++ in the docs is always real code.
 (A block that truly cannot be real code may say why instead, with a line
 `<!-- no-snippet: REASON -->`.)
 
+Every relative link of a page, [text](path) or [text](path#anchor) or
+![alt](image), must point at an existing file, and an #anchor into a docs page
+at one of its headings (GitHub's anchors), so a renamed file or heading
+breaks the check rather than the reader's click.
+
 With --xgrad PATH, every `xgrad gradcheck --op NAME` line of a code block is
 also run and must pass, so the checks the pages name exist. A block preceded
 by `<!-- no-run: REASON -->` is skipped (for a check the reader adds himself).
 
     usage: tests/cli/docs_snippets.py [REPO_ROOT] [--xgrad path/to/xgrad] [--self-test]
 
-Prints `docs snippets: N passed, M failed` and exits 1 on any failure.
+Prints `docs snippets: N passed, M failed` (and the same for links and
+commands) and exits 1 on any failure.
 Python 3 standard library only.
 """
 
@@ -164,6 +170,66 @@ def check_snippets(root):
     return passed, failures
 
 
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped
+    (but - and _), spaces to hyphens. `Tensor::from_op` -> tensorfrom_op."""
+    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
+    text = "".join(ch for ch in text if ch.isalnum() or ch in " -_")
+    return text.replace(" ", "-")
+
+
+def page_anchors(page):
+    anchors, seen = set(), {}
+    in_fence = None
+    for line in page.read_text(encoding="utf-8").splitlines():
+        fence = FENCE.match(line)
+        if fence:
+            mark = fence.group(2)[0]
+            in_fence = None if in_fence == mark else (in_fence or mark)
+            continue
+        if in_fence:
+            continue
+        m = HEADING.match(line)
+        if m:
+            base = github_anchor(m.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            anchors.add(base if n == 0 else f"{base}-{n}")
+    return anchors
+
+
+def check_links(root):
+    """Returns (passed, failures) over the relative links of root/docs/*.md."""
+    passed, failures = 0, []
+    for page in sorted((root / "docs").glob("*.md")):
+        in_fence = None
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            fence = FENCE.match(line)
+            if fence:
+                mark = fence.group(2)[0]
+                in_fence = None if in_fence == mark else (in_fence or mark)
+                continue
+            if in_fence:
+                continue
+            for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
+                if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+                    continue
+                path_part, _, anchor = target.partition("#")
+                path = (page.parent / path_part).resolve() if path_part else page
+                where = f"{page.relative_to(root)}:{number}: link {target}"
+                if not path.exists():
+                    failures.append(f"{where}: {path_part} does not exist")
+                elif anchor and path.suffix == ".md" and anchor not in page_anchors(path):
+                    failures.append(f"{where}: {path.name} has no heading with the anchor #{anchor}")
+                else:
+                    passed += 1
+    return passed, failures
+
+
 def gradcheck_commands(root):
     """(page, line, op) for every `xgrad gradcheck --op NAME` in a code block."""
     out = []
@@ -218,6 +284,12 @@ def self_test():
         passed, failures = check_snippets(root)
         assert passed == 1 and len(failures) == 4, (passed, failures)
         assert any("block line 2 differs" in f for f in failures), failures
+        (root / "docs" / "links.md").write_text(
+            "# A page\n## Recording the graph: `Tensor::from_op`\n"
+            "[ok](good.md) [ok](links.md#recording-the-graph-tensorfrom_op) [ok](../src.hpp) [web](https://x.org)\n"
+            "[bad](nothere.md) [bad](good.md#no-such-heading)\n```sh\n[not a link](nowhere)\n```\n")
+        passed, failures = check_links(root)
+        assert passed == 3 and len(failures) == 2, (passed, failures)
     print("docs snippets: self-test passed")
 
 
@@ -240,6 +312,11 @@ def main():
         print(f"FAIL {f}")
     print(f"docs snippets: {passed} passed, {len(failures)} failed")
     ok = not failures
+    lpassed, lfailures = check_links(root)
+    for f in lfailures:
+        print(f"FAIL {f}")
+    print(f"docs links: {lpassed} passed, {len(lfailures)} failed")
+    ok = ok and not lfailures
     if args.xgrad:
         cpassed, cfailures = check_commands(root, args.xgrad)
         for f in cfailures:
