@@ -6,6 +6,7 @@
 
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xoperation.hpp>
+#include <xsimd/xsimd.hpp>
 
 #include <cmath>
 #include <limits>
@@ -15,6 +16,28 @@ namespace xgrad {
 using detail::accumulate_grad;
 using detail::along_dim;
 using detail::normalize_dim;
+
+namespace {
+
+// y[i] = exp(x[i] - m) over a contiguous row, returning the sum of the y:
+// xsimd's vectorised exp, several lanes at a time (exp(-inf) = 0 for the
+// masked entries), then the scalar tail.
+Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m) {
+    using Batch = xsimd::batch<Scalar>;
+    constexpr std::size_t W = Batch::size;
+    Batch sum(Scalar(0));
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(m));
+        e.store_unaligned(y + i);
+        sum += e;
+    }
+    Scalar total = xsimd::hadd(sum);
+    for (; i < n; ++i) total += (y[i] = std::exp(x[i] - m));
+    return total;
+}
+
+}  // namespace
 
 Tensor softmax(const Tensor& a, int dim) {
     const std::size_t d = normalize_dim("softmax", dim, a.shape());
@@ -30,12 +53,17 @@ Tensor softmax(const Tensor& a, int dim) {
             Scalar m = -std::numeric_limits<Scalar>::infinity();
             for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
             Scalar total = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
-                py[base + i * inner] = e;
-                total += e;
+            if (inner == 1) {  // a contiguous row: the last dim, as attention uses it
+                total = exp_shifted_row(x + base, py + base, n, m);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) {
+                    const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
+                    py[base + i * inner] = e;
+                    total += e;
+                }
             }
-            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] /= total;
+            const Scalar inv = Scalar(1) / total;
+            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
         }
     }
     return Tensor::from_op(std::move(y), "softmax", {a}, [a, outer = outer, n = n, inner = inner](const Node& out) {
