@@ -31,9 +31,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (shared_b) {  // (batch*M, K) @ (K, N): one call
         blas::gemm(false, false, batch * M, N, K, Scalar(1), a.data().data(), b.data().data(), Scalar(0), y.data());
     } else {
+        // Many small products (one per batch entry and head): one per thread,
+        // each single-threaded inside OpenBLAS (it sees the parallel region).
+        const Scalar* pa = a.data().data();
+        const Scalar* pb = b.data().data();
+        Scalar* py = y.data();
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N * K > 100000)
         for (std::size_t i = 0; i < batch; ++i) {
-            blas::gemm(false, false, M, N, K, Scalar(1), a.data().data() + i * M * K, b.data().data() + i * K * N,
-                       Scalar(0), y.data() + i * M * N);
+            blas::gemm(false, false, M, N, K, Scalar(1), pa + i * M * K, pb + i * K * N, Scalar(0), py + i * M * N);
         }
     }
 
@@ -45,6 +50,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             if (shared_b) {
                 blas::gemm(false, true, batch * M, K, N, Scalar(1), dy, pb, Scalar(1), da);
             } else {
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N * K > 100000)
                 for (std::size_t i = 0; i < batch; ++i) {
                     blas::gemm(false, true, M, K, N, Scalar(1), dy + i * M * N, pb + i * K * N, Scalar(1),
                                da + i * M * K);
@@ -55,6 +61,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             if (shared_b) {  // summed over the batch: one call over (batch*M) rows
                 blas::gemm(true, false, K, N, batch * M, Scalar(1), pa, dy, Scalar(1), db);
             } else {
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N * K > 100000)
                 for (std::size_t i = 0; i < batch; ++i) {
                     blas::gemm(true, false, K, N, M, Scalar(1), pa + i * M * K, dy + i * M * N, Scalar(1),
                                db + i * K * N);

@@ -46,7 +46,9 @@ Tensor softmax(const Tensor& a, int dim) {
     const Scalar* x = a.data().data();
     Scalar* py = y.data();
     // Each slice (o, :, k) is one softmax. Subtracting its max first keeps exp
-    // from overflowing on large inputs and leaves the result unchanged.
+    // from overflowing on large inputs and leaves the result unchanged. The
+    // slices are independent, so threads share them out.
+#pragma omp parallel for schedule(static) if (outer * n * inner > 65536)
     for (std::size_t o = 0; o < outer; ++o) {
         for (std::size_t k = 0; k < inner; ++k) {
             const std::size_t base = o * n * inner + k;
@@ -71,6 +73,7 @@ Tensor softmax(const Tensor& a, int dim) {
         Scalar* dx = detail::grad_ptr(a);
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
+#pragma omp parallel for schedule(static) if (outer * n * inner > 65536)
         for (std::size_t o = 0; o < outer; ++o) {
             for (std::size_t k = 0; k < inner; ++k) {
                 const std::size_t base = o * n * inner + k;
