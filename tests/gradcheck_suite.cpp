@@ -5,6 +5,7 @@
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
 #include "models/gpt.hpp"
+#include "models/stages.hpp"
 #include "tests/random_tensors.hpp"
 
 #include <cmath>
@@ -176,7 +177,8 @@ std::vector<Check> checks() {
     for (const MatmulCase& m : std::vector<MatmulCase>{{"matmul (3,4) @ (4,5)", {3, 4}, {4, 5}},
                                                        {"matmul (2,3,4) @ (2,4,5)", {2, 3, 4}, {2, 4, 5}},
                                                        {"matmul (2,3,4) @ (4,5)", {2, 3, 4}, {4, 5}},
-                                                       {"matmul (2,2,3,4) @ (2,2,4,3)", {2, 2, 3, 4}, {2, 2, 4, 3}}}) {
+                                                       {"matmul (2,2,3,4) @ (2,2,4,3)", {2, 2, 3, 4}, {2, 2, 4, 3}},
+                                                       {"matmul (2,2,3,4) @ (4,3)", {2, 2, 3, 4}, {4, 3}}}) {
         op(m.name, [m] {
             Tensor a = test::randn(m.a, 17), b = test::randn(m.b, 18);
             return gradcheck(m.name, [&] { return matmul(a, b); }, {{"a", a}, {"b", b}});
@@ -304,6 +306,17 @@ std::vector<Check> checks() {
         auto wrt = scaled_parameters(block.named_parameters(), 40);
         wrt.emplace_back("x", x);
         return gradcheck("Block", [&] { return block(x); }, wrt);
+    });
+    module("ResidualBlock (the blocks stage, no LayerNorm)", [] {
+        manual_seed(6);
+        ResidualBlock block(8, 2, small);
+        Tensor x = test::randn({2, 5, 8}, 6);
+        nn::NamedTensors params;
+        nn::append(params, "sa", block.sa.named_parameters());
+        nn::append(params, "ffwd", block.ffwd.named_parameters());
+        auto wrt = scaled_parameters(params, 45);
+        wrt.emplace_back("x", x);
+        return gradcheck("ResidualBlock", [&] { return block(x); }, wrt);
     });
     module("GPTLanguageModel (loss)", [] {
         manual_seed(5);
