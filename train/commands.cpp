@@ -47,7 +47,7 @@ void grad(const std::string& checkpoint, const std::string& batch_path, const st
     std::copy(batch.y.begin(), batch.y.end(), y.begin());
     ck.model->eval();  // dropout off
     auto [logits, loss] = (*ck.model)(x, y);
-    const Array logits_btv = logits.data();  // (B*T, V), before backward frees nothing we need
+    const Array logits_btv = logits.data();  // (B*T, V), written below as (B, T, V)
     loss.backward();
 
     safetensors::File file;
