@@ -126,22 +126,19 @@ void Tensor::backward(const Array& grad_output) {
     // search: a node is appended once all of its parents have been.
     std::vector<std::shared_ptr<Node>> order;
     std::unordered_set<const Node*> visited;
-    std::vector<std::pair<Node*, std::size_t>> stack;  // (node, next parent to visit)
+    std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack;  // (node, next parent to visit)
     visited.insert(node_.get());
-    stack.emplace_back(node_.get(), 0);
+    stack.emplace_back(node_, 0);
     while (!stack.empty()) {
         auto& [n, next] = stack.back();
         if (next < n->parents.size()) {
             const std::shared_ptr<Node>& p = n->parents[next++];
             if (p->requires_grad && visited.insert(p.get()).second) {
-                stack.emplace_back(p.get(), 0);
+                stack.emplace_back(p, 0);  // (`n` may dangle after this; it is not used again)
             }
         } else {
-            Node* done = n;
+            order.push_back(std::move(n));  // all its parents are in `order` already
             stack.pop_back();
-            // find the owning pointer: the root, or the parent slot we came from
-            order.push_back(done == node_.get() ? node_ : nullptr);
-            if (!stack.empty()) order.back() = stack.back().first->parents[stack.back().second - 1];
         }
     }
 

@@ -498,6 +498,22 @@ struct TempDir {
 
 }  // namespace
 
+// One forward and backward pass in eval mode (dropout off, as the expected
+// values), compared with PyTorch's logits, loss and every gradient.
+void check_against(LanguageModel& model, const Index& x, const Index& y, const Fixture& expected, Worst& worst) {
+    model.eval();
+    auto [logits, loss] = model(x, y);
+    const Array expected_logits = expected.floats("logits");
+    worst.check("logits", reshaped(logits.data(), expected_logits.shape()), expected_logits, module_tolerance);
+    worst.check("loss", loss.data(), expected.floats("loss"), module_tolerance);
+    loss.backward();
+    CHECK(expected.keys_under("grad.") == key_set(model.named_parameters()));
+    for (auto [key, p] : model.named_parameters()) {
+        worst.check("grad." + key, p.grad(), expected.floats("grad." + key), model_tolerance);
+    }
+    worst.report();
+}
+
 TEST_CASE("torch_checkpoint: a PyTorch state_dict loads with load_checkpoint and gives PyTorch's numbers") {
     const std::string ckpt = fixture_path("torch_checkpoint.safetensors");
     const std::string batch_path = fixture_path("torch_checkpoint_batch.safetensors");
@@ -511,17 +527,7 @@ TEST_CASE("torch_checkpoint: a PyTorch state_dict loads with load_checkpoint and
     CHECK(ck.tokenizer.chars() == U"\t\n !,.Tacehl\u00e9");
 
     Worst worst("torch_checkpoint (load_checkpoint)");
-    ck.model->eval();  // dropout off, as the expected values
-    auto [logits, loss] = (*ck.model)(batch.ints("x"), batch.ints("y"));
-    const Array expected_logits = expected.floats("logits");
-    worst.check("logits", reshaped(logits.data(), expected_logits.shape()), expected_logits, module_tolerance);
-    worst.check("loss", loss.data(), expected.floats("loss"), module_tolerance);
-    loss.backward();
-    CHECK(expected.keys_under("grad.") == key_set(ck.model->named_parameters()));
-    for (auto [key, p] : ck.model->named_parameters()) {
-        worst.check("grad." + key, p.grad(), expected.floats("grad." + key), model_tolerance);
-    }
-    worst.report();
+    check_against(*ck.model, batch.ints("x"), batch.ints("y"), expected, worst);
 }
 
 TEST_CASE("torch_checkpoint: the command line, xgrad grad, writes PyTorch's loss, logits and gradients") {
@@ -557,17 +563,7 @@ TEST_CASE("xgrad_checkpoint: a checkpoint xgrad wrote gives, in PyTorch, the log
           config_to_json(config_from_json(expected.file.metadata.at("config"), expected.name)));
 
     Worst worst("xgrad_checkpoint");
-    ck.model->eval();
-    auto [logits, loss] = (*ck.model)(expected.ints("x"), expected.ints("y"));
-    const Array expected_logits = expected.floats("logits");
-    worst.check("logits", reshaped(logits.data(), expected_logits.shape()), expected_logits, module_tolerance);
-    worst.check("loss", loss.data(), expected.floats("loss"), module_tolerance);
-    loss.backward();
-    CHECK(expected.keys_under("grad.") == key_set(ck.model->named_parameters()));
-    for (auto [key, p] : ck.model->named_parameters()) {
-        worst.check("grad." + key, p.grad(), expected.floats("grad." + key), model_tolerance);
-    }
-    worst.report();
+    check_against(*ck.model, expected.ints("x"), expected.ints("y"), expected, worst);
 }
 
 TEST_CASE("xgrad_checkpoint: today's writer still writes what PyTorch loaded (the same keys, shapes and metadata)") {

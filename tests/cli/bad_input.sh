@@ -5,46 +5,7 @@
 #   usage: tests/cli/bad_input.sh path/to/xgrad
 set -u
 XGRAD=${1:?usage: $0 path/to/xgrad}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-
-# expect NAME REGEX -- COMMAND...: runs COMMAND, checks the exit code and stderr.
-expect() {
-  local name=$1 regex=$2
-  shift 3
-  "$@" >"$T/stdout" 2>"$T/stderr"
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$T/stderr")
-  if [ $rc -ge 1 ] && [ $rc -le 127 ] && [ "$lines" -eq 1 ] && grep -qE -e "$regex" "$T/stderr"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, $lines stderr lines): $(head -c 400 "$T/stderr")"
-  fi
-}
-# succeeds NAME -- COMMAND...: a command that must work.
-succeeds() {
-  local name=$1
-  shift 2
-  if "$@" >"$T/stdout" 2>"$T/stderr"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name: $(head -c 400 "$T/stderr")"
-  fi
-}
-# no_file NAME PATH: an output that must not exist after a failure.
-no_file() {
-  if ls "$2"* >/dev/null 2>&1; then
-    failed=$((failed + 1))
-    echo "FAIL: $1: left $(ls "$2"*)"
-  else
-    passed=$((passed + 1))
-  fi
-}
+source "$(dirname "$0")/lib.sh"
 
 small=(--max-iters 2 --eval-iters 1 --eval-interval 1 --sample-tokens 0 --block-size 8 --n-embd 8 --n-head 2
        --n-layer 1 --batch-size 2 --threads 1)
@@ -149,7 +110,7 @@ cp "$T/ok.safetensors" "$T/diverge.safetensors"
 cp "$T/ok.safetensors.state" "$T/diverge.safetensors.state"
 expect "loss becomes NaN" "step [0-9]+: .*(NaN|infinite).*learning-rate" -- "$XGRAD" train "${small[@]}" --max-iters 200 \
   --learning-rate 1e38 --resume "$T/diverge.safetensors"
-succeeds "the diverged run's checkpoint still loads" -- "$XGRAD" sample --checkpoint "$T/diverge.safetensors" --tokens 3
+ok "the diverged run's checkpoint still loads" "$XGRAD" sample --checkpoint "$T/diverge.safetensors" --tokens 3
 
 # --- output paths -----------------------------------------------------------------
 expect "out in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --out "$T/nodir/ck.safetensors"
@@ -199,5 +160,4 @@ expect "tokens negative" "--tokens: must not be negative, got -5" -- sample "$T/
 expect "top-k negative" "--top-k: must not be negative" -- sample "$T/ok.safetensors" --top-k -1
 expect "eval interval negative" "--eval-interval: must not be negative" -- "$XGRAD" train "${small[@]}" --eval-interval -3
 
-echo "cli bad input: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish "cli bad input"

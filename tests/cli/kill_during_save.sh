@@ -43,9 +43,11 @@ sleep 1
 kill -INT "$pid"
 wait "$pid"
 rc=$?
-if [ "$rc" -eq 130 ] && grep -q "interrupted after step" "$T/ctrl_c.out" &&
-   "$XGRAD" "${small[@]}" --max-iters 5 --resume "$ck" >"$T/resume.out" 2>&1 &&
-   grep -q "resuming" "$T/resume.out"; then
+# the resumed run starts at the step after the interrupted one and trains 5 more
+stopped=$(sed -n 's/^interrupted after step \([0-9]*\).*/\1/p' "$T/ctrl_c.out")
+if [ "$rc" -eq 130 ] && [ -n "$stopped" ] &&
+   "$XGRAD" "${small[@]}" --max-iters $((stopped + 6)) --resume "$ck" >"$T/resume.out" 2>&1 &&
+   grep -q "resuming $ck at step $((stopped + 1))" "$T/resume.out" && grep -q "^trained 5 steps" "$T/resume.out"; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1))

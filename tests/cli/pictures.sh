@@ -7,40 +7,8 @@
 #   usage: tests/cli/pictures.sh path/to/xgrad
 set -u
 XGRAD=${1:?usage: $0 path/to/xgrad}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); }
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
-}
-# ok NAME COMMAND...: the command must succeed.
-ok() {
-  local name=$1
-  shift
-  if "$@" >"$T/stdout" 2>"$T/stderr"; then pass; else fail "$name (exit $?): $(head -c 400 "$T/stderr")"; fi
-}
-# expect NAME REGEX -- COMMAND...: exit 1, one stderr line matching REGEX.
-expect() {
-  local name=$1 regex=$2
-  shift 3
-  "$@" >"$T/stdout" 2>"$T/stderr"
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$T/stderr")
-  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE -e "$regex" "$T/stderr"; then
-    pass
-  else
-    fail "$name (exit $rc, $lines stderr lines): $(head -c 400 "$T/stderr")"
-  fi
-}
-# no_file NAME PATH: an output that must not exist after a failure (nor its temp file).
-no_file() {
-  if ls "$2"* >/dev/null 2>&1; then fail "$1: left $(ls "$2"*)"; else pass; fi
-}
+source "$(dirname "$0")/lib.sh"
+EXPECT_EXIT=1  # every picture command fails with exit 1
 
 n_layer=2
 n_head=2
@@ -146,5 +114,4 @@ expect "graph: missing checkpoint" "nope.safetensors" -- \
   "$XGRAD" graph --checkpoint "$T/nope.safetensors" --out "$T/bad.dot"
 no_file "graph: failures" "$T/bad.dot"
 
-echo "pictures: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish "pictures"
