@@ -40,4 +40,26 @@ inline Scalar* grad_ptr(const Tensor& t) {
     return t.node()->grad_buffer().data();
 }
 
+// What a backward closure captures of an input whose values it never reads,
+// only its grad: a plain pointer to the node, not a Tensor handle, so the
+// input's values can be freed early (see Node::handles). The output's parent
+// links keep the node itself alive as long as the closure exists.
+struct GradOnly {
+    Node* node = nullptr;  // null when the input wants no grad
+    Shape shape;
+    explicit GradOnly(const Tensor& t) {
+        if (t.defined()) shape = t.shape();
+        if (t.defined() && t.requires_grad()) node = t.node();
+    }
+};
+
+inline Scalar* grad_ptr(const GradOnly& t) { return t.node ? t.node->grad_buffer().data() : nullptr; }
+
+template <class E>
+void accumulate_grad(const GradOnly& t, const E& contribution) {
+    if (!t.node) return;
+    Array& g = t.node->grad_buffer();
+    xt::noalias(g) += contribution;
+}
+
 }  // namespace xgrad::detail

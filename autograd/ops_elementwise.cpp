@@ -13,9 +13,40 @@
 namespace xgrad {
 
 using detail::accumulate_grad;
+using detail::GradOnly;
 using detail::sum_to;
 
 namespace {
+
+// Element loops longer than this are shared out between threads.
+constexpr std::size_t kParallelElements = 1 << 16;
+
+// y = f(x) element by element, on every core for large tensors.
+template <class F>
+Array map(const Array& x, F f) {
+    Array y = Array::from_shape(x.shape());
+    const Scalar* px = x.data();
+    Scalar* py = y.data();
+    const std::size_t n = x.size();
+#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+    for (std::size_t i = 0; i < n; ++i) py[i] = f(px[i]);
+    return y;
+}
+
+// Adds grad, summed down to t's shape when t was broadcast, into t's grad. The
+// common same-shape case (a residual connection) is one loop with no copy.
+void add_reduced_grad(const GradOnly& t, const Array& grad, Scalar sign = 1) {
+    Scalar* g = grad_ptr(t);
+    if (!g) return;
+    if (grad.shape() != t.shape) {
+        accumulate_grad(t, sign * sum_to(grad, t.shape));
+        return;
+    }
+    const Scalar* dy = grad.data();
+    const std::size_t n = grad.size();
+#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+    for (std::size_t i = 0; i < n; ++i) g[i] += sign * dy[i];
+}
 
 // Checks that two shapes broadcast as in NumPy: aligned at the right, each pair
 // of dims equal or one of them 1.
@@ -35,20 +66,30 @@ void check_broadcast(const char* op, const Shape& a, const Shape& b) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
     check_broadcast("add", a.shape(), b.shape());
-    Array y = a.data() + b.data();
-    return Tensor::from_op(std::move(y), "add", {a, b}, [a, b](const Node& out) {
-        accumulate_grad(a, sum_to(out.grad, a.shape()));
-        accumulate_grad(b, sum_to(out.grad, b.shape()));
-    });
+    Array y;
+    if (a.shape() == b.shape()) {  // the residual connections: one parallel loop
+        y = Array::from_shape(a.shape());
+        const Scalar *pa = a.data().data(), *pb = b.data().data();
+        Scalar* py = y.data();
+        const std::size_t n = y.size();
+#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+        for (std::size_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+    } else {
+        y = a.data() + b.data();
+    }
+    return Tensor::from_op(std::move(y), "add", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
+        add_reduced_grad(a, out.grad);
+        add_reduced_grad(b, out.grad);
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
     check_broadcast("sub", a.shape(), b.shape());
     Array y = a.data() - b.data();
-    return Tensor::from_op(std::move(y), "sub", {a, b}, [a, b](const Node& out) {
-        accumulate_grad(a, sum_to(out.grad, a.shape()));
-        accumulate_grad(b, -sum_to(out.grad, b.shape()));
-    });
+    return Tensor::from_op(std::move(y), "sub", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
+        add_reduced_grad(a, out.grad);
+        add_reduced_grad(b, out.grad, Scalar(-1));
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -57,7 +98,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     return Tensor::from_op(std::move(y), "mul", {a, b}, [a, b](const Node& out) {
         if (a.requires_grad()) accumulate_grad(a, sum_to(out.grad * b.data(), a.shape()));
         if (b.requires_grad()) accumulate_grad(b, sum_to(out.grad * a.data(), b.shape()));
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -71,18 +112,23 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, Scalar s) {
-    Array y = a.data() + s;
-    return Tensor::from_op(std::move(y), "add", {a}, [a](const Node& out) { accumulate_grad(a, out.grad); });
+    Array y = map(a.data(), [s](Scalar x) { return x + s; });
+    return Tensor::from_op(std::move(y), "add", {a}, [a = GradOnly(a)](const Node& out) { add_reduced_grad(a, out.grad); },
+                           /*backward_reads_output=*/false);
 }
 
 Tensor mul(const Tensor& a, Scalar s) {
-    Array y = a.data() * s;
-    return Tensor::from_op(std::move(y), "mul", {a}, [a, s](const Node& out) { accumulate_grad(a, out.grad * s); });
+    Array y = map(a.data(), [s](Scalar x) { return x * s; });
+    return Tensor::from_op(std::move(y), "mul", {a}, [a = GradOnly(a), s](const Node& out) {
+        add_reduced_grad(a, out.grad, s);
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor rsub(const Tensor& a, Scalar s) {
     Array y = s - a.data();
-    return Tensor::from_op(std::move(y), "rsub", {a}, [a](const Node& out) { accumulate_grad(a, -out.grad); });
+    return Tensor::from_op(std::move(y), "rsub", {a}, [a = GradOnly(a)](const Node& out) {
+        add_reduced_grad(a, out.grad, Scalar(-1));
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor rdiv(const Tensor& a, Scalar s) {
@@ -94,7 +140,9 @@ Tensor rdiv(const Tensor& a, Scalar s) {
 
 Tensor neg(const Tensor& a) {
     Array y = -a.data();
-    return Tensor::from_op(std::move(y), "neg", {a}, [a](const Node& out) { accumulate_grad(a, -out.grad); });
+    return Tensor::from_op(std::move(y), "neg", {a}, [a = GradOnly(a)](const Node& out) {
+        add_reduced_grad(a, out.grad, Scalar(-1));
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor pow(const Tensor& a, Scalar exponent) {
@@ -102,43 +150,47 @@ Tensor pow(const Tensor& a, Scalar exponent) {
     // y = a^p:  dy/da = p * a^(p-1)
     return Tensor::from_op(std::move(y), "pow", {a}, [a, exponent](const Node& out) {
         accumulate_grad(a, out.grad * exponent * xt::pow(a.data(), exponent - 1));
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor exp(const Tensor& a) {
     Array y = xt::exp(a.data());
     // y = e^a:  dy/da = y
-    return Tensor::from_op(std::move(y), "exp", {a}, [a](const Node& out) { accumulate_grad(a, out.grad * out.data); });
+    return Tensor::from_op(std::move(y), "exp", {a},
+                           [a = GradOnly(a)](const Node& out) { accumulate_grad(a, out.grad * out.data); });
 }
 
 Tensor log(const Tensor& a) {
     Array y = xt::log(a.data());
-    return Tensor::from_op(std::move(y), "log", {a}, [a](const Node& out) { accumulate_grad(a, out.grad / a.data()); });
+    return Tensor::from_op(std::move(y), "log", {a}, [a](const Node& out) { accumulate_grad(a, out.grad / a.data()); },
+                           /*backward_reads_output=*/false);
 }
 
 Tensor sqrt(const Tensor& a) {
     Array y = xt::sqrt(a.data());
     // y = a^(1/2):  dy/da = 1 / (2 y)
     return Tensor::from_op(std::move(y), "sqrt", {a},
-                           [a](const Node& out) { accumulate_grad(a, out.grad / (Scalar(2) * out.data)); });
+                           [a = GradOnly(a)](const Node& out) { accumulate_grad(a, out.grad / (Scalar(2) * out.data)); });
 }
 
 Tensor tanh(const Tensor& a) {
     Array y = xt::tanh(a.data());
     // dy/da = 1 - y^2
-    return Tensor::from_op(std::move(y), "tanh", {a}, [a](const Node& out) {
+    return Tensor::from_op(std::move(y), "tanh", {a}, [a = GradOnly(a)](const Node& out) {
         accumulate_grad(a, out.grad * (Scalar(1) - out.data * out.data));
     });
 }
 
 Tensor relu(const Tensor& a) {
-    Array y = xt::maximum(a.data(), Scalar(0));
-    // dy/da = 1 where the input was positive, else 0
-    return Tensor::from_op(std::move(y), "relu", {a}, [a](const Node& out) {
-        Scalar* g = detail::grad_ptr(a);
+    Array y = map(a.data(), [](Scalar x) { return x < 0 ? Scalar(0) : x; });  // NaN stays NaN, as in PyTorch
+    // dy/da = 1 where the input was positive (where the output is), else 0
+    return Tensor::from_op(std::move(y), "relu", {a}, [a = GradOnly(a)](const Node& out) {
+        Scalar* g = grad_ptr(a);
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
-        for (std::size_t i = 0; i < out.grad.size(); ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
+        const std::size_t n = out.grad.size();
+#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+        for (std::size_t i = 0; i < n; ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
     });
 }
 

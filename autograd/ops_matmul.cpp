@@ -68,7 +68,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 }
             }
         }
-    });
+    }, /*backward_reads_output=*/false);  // it reads its inputs a and b, not its output
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -111,7 +111,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 for (std::size_t j = 0; j < out_features; ++j) db[j] += dy[j];
             }
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 }  // namespace xgrad

@@ -9,15 +9,29 @@
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::along_dim;
+using detail::GradOnly;
 using detail::normalize_dim;
 
 namespace {
+
+constexpr std::size_t kParallelElements = 1 << 16;  // longer element loops use every core
+
+// SplitMix64's finaliser: a fast, well-mixed 64-bit hash of a counter, so the
+// i-th random number of a stream is computed directly from i (counter-based).
+std::uint64_t mix64(std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 // y[i] = exp(x[i] - m) over a contiguous row, returning the sum of the y:
 // xsimd's vectorised exp, several lanes at a time (exp(-inf) = 0 for the
@@ -68,7 +82,7 @@ Tensor softmax(const Tensor& a, int dim) {
             for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
         }
     }
-    return Tensor::from_op(std::move(y), "softmax", {a}, [a, outer = outer, n = n, inner = inner](const Node& out) {
+    return Tensor::from_op(std::move(y), "softmax", {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
         // y = softmax(x):  dx_i = y_i * (dy_i - sum_j dy_j y_j)
         Scalar* dx = detail::grad_ptr(a);
         const Scalar* y = out.data.data();
@@ -106,7 +120,7 @@ Tensor log_softmax(const Tensor& a, int dim) {
         }
     }
     return Tensor::from_op(std::move(y), "log_softmax", {a},
-                           [a, outer = outer, n = n, inner = inner](const Node& out) {
+                           [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
         // dx_i = dy_i - softmax(x)_i * sum_j dy_j,  and softmax(x)_i = exp(y_i)
         Scalar* dx = detail::grad_ptr(a);
         const Scalar* y = out.data.data();
@@ -144,21 +158,27 @@ Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
     // this machine, so the loops are written out.)
     Mask full = repeats ? mask : Mask(xt::broadcast(mask, sa));
     const std::size_t period = full.size(), repeat = period ? a.numel() / period : 0;
-    Array y = a.data();
+    Array y = Array::from_shape(sa);
+    const Scalar* px = a.data().data();
+    const bool* m = full.data();
+#pragma omp parallel for schedule(static) if (repeat > 1 && a.numel() > kParallelElements)
     for (std::size_t r = 0; r < repeat; ++r) {
-        Scalar* py = y.data() + r * period;
-        for (std::size_t i = 0; i < period; ++i) py[i] = full.data()[i] ? value : py[i];
+        const Scalar* xr = px + r * period;
+        Scalar* yr = y.data() + r * period;
+        for (std::size_t i = 0; i < period; ++i) yr[i] = m[i] ? value : xr[i];
     }
     return Tensor::from_op(std::move(y), "masked_fill", {a},
-                           [a, full = std::move(full), period, repeat](const Node& out) {
+                           [a = GradOnly(a), full = std::move(full), period, repeat](const Node& out) {
         // filled entries are constants: no gradient flows through them
         Scalar* g = detail::grad_ptr(a);
+        const bool* m = full.data();
+#pragma omp parallel for schedule(static) if (repeat > 1 && period * repeat > kParallelElements)
         for (std::size_t r = 0; r < repeat; ++r) {
             const Scalar* dy = out.grad.data() + r * period;
             Scalar* gr = g + r * period;
-            for (std::size_t i = 0; i < period; ++i) gr[i] += full.data()[i] ? Scalar(0) : dy[i];
+            for (std::size_t i = 0; i < period; ++i) gr[i] += m[i] ? Scalar(0) : dy[i];
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor embedding(const Tensor& weight, const Index& indices) {
@@ -178,7 +198,7 @@ Tensor embedding(const Tensor& weight, const Index& indices) {
     for (std::size_t i = 0; i < indices.size(); ++i) {  // row i of the output = row indices[i] of the table
         std::copy_n(weight.data().data() + indices.data()[i] * C, C, y.data() + i * C);
     }
-    return Tensor::from_op(std::move(y), "embedding", {weight}, [weight, indices, C](const Node& out) {
+    return Tensor::from_op(std::move(y), "embedding", {weight}, [weight = GradOnly(weight), indices, C](const Node& out) {
         // scatter the rows back; a token that appears twice gets both gradients
         Scalar* dw = detail::grad_ptr(weight);
         for (std::size_t i = 0; i < indices.size(); ++i) {
@@ -186,7 +206,7 @@ Tensor embedding(const Tensor& weight, const Index& indices) {
             const Scalar* dy = out.grad.data() + i * C;
             for (std::size_t j = 0; j < C; ++j) row[j] += dy[j];
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Scalar eps) {
@@ -216,7 +236,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
         rstd.data()[r] = s;
     }
     return Tensor::from_op(std::move(y), "layer_norm", {x, weight, bias},
-                           [x, weight, bias, mean, rstd, N, C](const Node& out) {
+                           [x, weight, bias = GradOnly(bias), mean, rstd, N, C](const Node& out) {
         // With n = (x - mean) * rstd and y = n * w + b (docs/engine.md derives it):
         //   dw += sum_rows(dy * n),  db += sum_rows(dy),
         //   dx = rstd * (dn - mean(dn) - n * mean(dn * n)),  dn = dy * w
@@ -245,7 +265,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
                 dx[r * C + j] += s * (dy[j] * w[j] - dn_mean - n * dn_n_mean);
             }
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Index& targets) {
@@ -286,7 +306,7 @@ Tensor cross_entropy(const Tensor& logits, const Index& targets) {
             for (std::size_t j = 0; j < V; ++j) drow[j] += scale * std::exp((row[j] - row_max.data()[r]) - lse.data()[r]);
             drow[targets.data()[r]] -= scale;
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
@@ -294,13 +314,34 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     if (!training || p == 0) return x;  // identity: no node at all
     // Inverted dropout: keep each element with probability 1 - p and scale it
     // by 1 / (1 - p), so the expected value is unchanged and eval needs nothing.
+    // The coins: one 64-bit seed from the generator per call, then element i
+    // takes one 32-bit half of mix64(seed + i / 2). Each coin depends only on
+    // its index, so threads share the work and the mask is the same for any
+    // thread count. The mask is kept as one byte per element for the backward.
     const auto threshold = static_cast<std::uint32_t>(p * 4294967296.0);  // p * 2^32
     const Scalar scale = Scalar(1) / (Scalar(1) - p);
-    Array mask = Array::from_shape(x.shape());
-    for (Scalar& m : mask) m = gen() >= threshold ? scale : Scalar(0);
-    Array y = x.data() * mask;
-    return Tensor::from_op(std::move(y), "dropout", {x},
-                           [x, mask = std::move(mask)](const Node& out) { accumulate_grad(x, out.grad * mask); });
+    const std::uint64_t seed = (static_cast<std::uint64_t>(gen()) << 32) | gen();
+    const std::size_t n = x.numel();
+    std::vector<std::uint8_t> keep(n);
+    Array y = Array::from_shape(x.shape());
+    const Scalar* px = x.data().data();
+    Scalar* py = y.data();
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
+    for (std::size_t pair = 0; pair < (n + 1) / 2; ++pair) {
+        const std::uint64_t bits = mix64(seed + pair);
+        for (std::size_t half = 0; half < 2 && 2 * pair + half < n; ++half) {
+            const std::size_t i = 2 * pair + half;
+            keep[i] = static_cast<std::uint32_t>(bits >> (32 * half)) >= threshold;
+            py[i] = px[i] * (keep[i] ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
+        }
+    }
+    return Tensor::from_op(std::move(y), "dropout", {x}, [x = GradOnly(x), keep = std::move(keep), scale](const Node& out) {
+        Scalar* g = detail::grad_ptr(x);
+        const Scalar* dy = out.grad.data();
+        const std::size_t n = keep.size();
+#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (keep[i] ? scale : Scalar(0));
+    }, /*backward_reads_output=*/false);
 }
 
 }  // namespace xgrad

@@ -8,6 +8,7 @@ namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::along_dim;
+using detail::GradOnly;
 using detail::normalize_dim;
 
 namespace {
@@ -38,7 +39,7 @@ Tensor sum_along(const char* op, const Tensor& a, int dim, bool keepdim, bool av
         }
     }
     y *= scale;
-    return Tensor::from_op(std::move(y), op, {a}, [a, outer = outer, n = n, inner = inner, scale](const Node& out) {
+    return Tensor::from_op(std::move(y), op, {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner, scale](const Node& out) {
         // every input element along the dim receives its output's grad (times 1/n for a mean)
         Scalar* g = detail::grad_ptr(a);
         const Scalar* dy = out.grad.data();
@@ -48,20 +49,23 @@ Tensor sum_along(const char* op, const Tensor& a, int dim, bool keepdim, bool av
                 for (std::size_t k = 0; k < inner; ++k) row[k] += scale * dy[o * inner + k];
             }
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 }  // namespace
 
 Tensor sum(const Tensor& a) {
     Array y = Array(xt::sum(a.data())());
-    return Tensor::from_op(std::move(y), "sum", {a}, [a](const Node& out) { accumulate_grad(a, out.grad()); });
+    return Tensor::from_op(std::move(y), "sum", {a}, [a = GradOnly(a)](const Node& out) { accumulate_grad(a, out.grad()); },
+                           /*backward_reads_output=*/false);
 }
 
 Tensor mean(const Tensor& a) {
     const Scalar n = static_cast<Scalar>(a.numel());
     Array y = Array(xt::sum(a.data())() / n);
-    return Tensor::from_op(std::move(y), "mean", {a}, [a, n](const Node& out) { accumulate_grad(a, out.grad() / n); });
+    return Tensor::from_op(std::move(y), "mean", {a},
+                           [a = GradOnly(a), n](const Node& out) { accumulate_grad(a, out.grad() / n); },
+                           /*backward_reads_output=*/false);
 }
 
 Tensor sum(const Tensor& a, int dim, bool keepdim) { return sum_along("sum", a, dim, keepdim, false); }
@@ -85,7 +89,7 @@ Tensor max(const Tensor& a, int dim, bool keepdim) {
         }
     }
     return Tensor::from_op(std::move(y), "max", {a},
-                           [a, argmax = std::move(argmax), outer = outer, n = n, inner = inner](const Node& out) {
+                           [a = GradOnly(a), argmax = std::move(argmax), outer = outer, n = n, inner = inner](const Node& out) {
         // only the winning element of each slice receives the gradient
         Scalar* g = detail::grad_ptr(a);
         for (std::size_t o = 0; o < outer; ++o) {
@@ -93,7 +97,7 @@ Tensor max(const Tensor& a, int dim, bool keepdim) {
                 g[(o * n + argmax[o * inner + k]) * inner + k] += out.grad.data()[o * inner + k];
             }
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 }  // namespace xgrad

@@ -13,6 +13,7 @@ namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::along_dim;
+using detail::GradOnly;
 using detail::normalize_dim;
 
 namespace {
@@ -54,23 +55,26 @@ Shape resolve_view_shape(const char* op, const Shape& from, const std::vector<st
 Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t>& to) {
     Array y = a.data();
     y.reshape(resolve_view_shape(op, a.shape(), to));
-    return Tensor::from_op(std::move(y), op, {a}, [a](const Node& out) {
+    return Tensor::from_op(std::move(y), op, {a}, [a = GradOnly(a)](const Node& out) {
         // same elements in the same order: the grad just takes the input's shape back
         Scalar* g = detail::grad_ptr(a);
         const Scalar* dy = out.grad.data();
         for (std::size_t i = 0, n = out.grad.size(); i < n; ++i) g[i] += dy[i];
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 // (..., M, N) -> (..., N, M), one matrix at a time.
 void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N, bool add) {
-    for (std::size_t b = 0; b < batch; ++b, in += M * N, out += M * N) {
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N > (1 << 16))
+    for (std::size_t b = 0; b < batch; ++b) {
+        const Scalar* x = in + b * M * N;
+        Scalar* y = out + b * M * N;
         for (std::size_t i = 0; i < M; ++i) {
             for (std::size_t j = 0; j < N; ++j) {
                 if (add) {
-                    out[j * M + i] += in[i * N + j];
+                    y[j * M + i] += x[i * N + j];
                 } else {
-                    out[j * M + i] = in[i * N + j];
+                    y[j * M + i] = x[i * N + j];
                 }
             }
         }
@@ -84,10 +88,10 @@ Tensor transpose_last_two(const Tensor& a) {
     std::swap(shape[s.size() - 2], shape[s.size() - 1]);
     Array y = Array::from_shape(shape);
     transpose_matrices(a.data().data(), y.data(), batch, M, N, false);
-    return Tensor::from_op(std::move(y), "transpose", {a}, [a, batch, M, N](const Node& out) {
+    return Tensor::from_op(std::move(y), "transpose", {a}, [a = GradOnly(a), batch, M, N](const Node& out) {
         // the gradient of a transpose is the transpose of the gradient
         transpose_matrices(out.grad.data(), detail::grad_ptr(a), batch, N, M, true);
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 }  // namespace
@@ -108,7 +112,8 @@ Tensor transpose(const Tensor& a, int dim0, int dim1) {
     Array y = xt::transpose(a.data(), perm);
     // swapping the same two dims again undoes it
     return Tensor::from_op(std::move(y), "transpose", {a},
-                           [a, perm](const Node& out) { accumulate_grad(a, xt::transpose(out.grad, perm)); });
+                           [a = GradOnly(a), perm](const Node& out) { accumulate_grad(a, xt::transpose(out.grad, perm)); },
+                           /*backward_reads_output=*/false);
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int dim) {
@@ -139,21 +144,22 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
         }
         offset += t.shape()[d];
     }
+    std::vector<GradOnly> inputs(tensors.begin(), tensors.end());
     return Tensor::from_op(std::move(y), "cat", tensors,
-                           [tensors, d, outer = outer, n_out = n_out, inner = inner](const Node& out) {
+                           [inputs = std::move(inputs), d, outer = outer, n_out = n_out, inner = inner](const Node& out) {
         // each input gets back its own band of the gradient
         std::size_t offset = 0;
-        for (const Tensor& t : tensors) {
-            const std::size_t band = t.shape()[d] * inner;
+        for (const GradOnly& t : inputs) {
+            const std::size_t band = t.shape[d] * inner;
             if (Scalar* g = detail::grad_ptr(t)) {
                 for (std::size_t o = 0; o < outer; ++o) {
                     const Scalar* dy = out.grad.data() + (o * n_out + offset) * inner;
                     for (std::size_t j = 0; j < band; ++j) g[o * band + j] += dy[j];
                 }
             }
-            offset += t.shape()[d];
+            offset += t.shape[d];
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor slice(const Tensor& a, int dim, std::size_t start, std::size_t end) {
@@ -171,14 +177,14 @@ Tensor slice(const Tensor& a, int dim, std::size_t start, std::size_t end) {
         std::copy_n(a.data().data() + (o * n + start) * inner, band, y.data() + o * band);
     }
     return Tensor::from_op(std::move(y), "slice", {a},
-                           [a, start, band, outer = outer, n = n, inner = inner](const Node& out) {
+                           [a = GradOnly(a), start, band, outer = outer, n = n, inner = inner](const Node& out) {
         Scalar* g = detail::grad_ptr(a);
         for (std::size_t o = 0; o < outer; ++o) {
             Scalar* row = g + (o * n + start) * inner;
             const Scalar* dy = out.grad.data() + o * band;
             for (std::size_t j = 0; j < band; ++j) row[j] += dy[j];
         }
-    });
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor Tensor::transpose(int dim0, int dim1) const { return xgrad::transpose(*this, dim0, dim1); }

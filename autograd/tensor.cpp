@@ -47,7 +47,7 @@ Node::~Node() {
 
 Array& Node::grad_buffer() {
     if (!has_grad) {
-        grad = xt::zeros<Scalar>(data.shape());
+        grad = xt::zeros<Scalar>(shape());
         has_grad = true;
     }
     return grad;
@@ -56,9 +56,40 @@ Array& Node::grad_buffer() {
 Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;
+    node_->handles = 1;
 }
 
-Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
+Tensor& Tensor::operator=(const Tensor& other) {
+    if (node_ != other.node_) {
+        Tensor copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+    if (this != &other) {
+        release();
+        node_ = std::move(other.node_);
+    }
+    return *this;
+}
+
+void Tensor::release() {
+    if (!node_) return;
+    Node& n = *node_;
+    // The last handle to an intermediate went: only the graph links to it now.
+    // If its backward does not read its values, nothing ever will again.
+    if (--n.handles == 0 && n.backward_fn && !n.backward_reads_output && !n.data_released) {
+        n.released_shape = n.data.shape();
+        n.data = Array::from_shape({0});  // no elements (a default Array would hold one)
+        n.data_released = true;
+    }
+    node_.reset();
+}
+
+Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward,
+                       bool backward_reads_output) {
     Tensor out(std::move(data));
     out.node_->op = op;
     if (profiler::enabled()) profiler::record_forward(op);
@@ -71,6 +102,7 @@ Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, B
         if (t.defined()) out.node_->parents.push_back(t.node_);
     }
     out.node_->backward_fn = std::move(backward);
+    out.node_->backward_reads_output = backward_reads_output;
     return out;
 }
 
@@ -157,17 +189,16 @@ void Tensor::backward(const Array& grad_output) {
                 n.backward_fn(n);
             }
         }
-        if (n.backward_fn) {  // an intermediate: its grad is no longer needed
+        if (n.backward_fn) {
+            // An intermediate is done: its grad is no longer needed, and
+            // dropping its closure and parent links releases the values the
+            // closure saved, so memory falls as the walk goes on.
             n.grad = Array();
             n.has_grad = false;
+            n.backward_fn = nullptr;
+            n.parents.clear();
         }
-    }
-
-    // Release the graph: without parents and closures, every intermediate node
-    // dies when its last handle goes, and with it its activations.
-    for (auto& n : order) {
-        n->parents.clear();
-        n->backward_fn = nullptr;
+        it->reset();  // the node itself dies here unless a handle still holds it
     }
 }
 

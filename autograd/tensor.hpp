@@ -48,6 +48,17 @@ struct Node {
     std::vector<std::shared_ptr<Node>> parents;
     BackwardFn backward_fn;  // reads out.grad, accumulates into the parents' grads
 
+    // Saving memory as PyTorch's saved tensors do: an intermediate's values are
+    // freed as soon as nothing can read them any more, that is when no Tensor
+    // handle is left (the user's variables and the backward closures that read
+    // values hold handles; the graph's parent links do not) and its own
+    // backward does not read its output (softmax's does, matmul's does not).
+    int handles = 0;                    // Tensor handles to this node
+    bool backward_reads_output = true;  // set by the op in from_op
+    bool data_released = false;        // data was freed; `released_shape` keeps its shape
+    Shape released_shape;
+    const Shape& shape() const { return data_released ? released_shape : data.shape(); }
+
     Node() = default;
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
@@ -60,6 +71,12 @@ class Tensor {
 public:
     Tensor() = default;  // an empty handle (for example, a Linear without bias)
     explicit Tensor(Array data, bool requires_grad = false);
+    // Copies and moves keep the node's count of handles (see Node::handles).
+    Tensor(const Tensor& other) : node_(other.node_) { retain(); }
+    Tensor(Tensor&& other) noexcept : node_(std::move(other.node_)) {}
+    Tensor& operator=(const Tensor& other);
+    Tensor& operator=(Tensor&& other) noexcept;
+    ~Tensor() { release(); }
 
     bool defined() const { return node_ != nullptr; }
     const Array& data() const { return node_->data; }
@@ -92,9 +109,18 @@ public:
 
     // Builds an op's output node. Its backward is recorded only when grad mode
     // is on and some input requires grad; otherwise the output is a plain leaf.
-    static Tensor from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward);
+    // An op whose backward never reads `out.data` says so with
+    // backward_reads_output = false: the output's values are then freed once
+    // the last handle to it goes.
+    static Tensor from_op(Array data, const char* op, std::vector<Tensor> inputs, BackwardFn backward,
+                          bool backward_reads_output = true);
 
 private:
+    void retain() {
+        if (node_) ++node_->handles;
+    }
+    void release();  // drops this handle; may free the node's data (see Node::handles)
+
     std::shared_ptr<Node> node_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <limits>
 
@@ -193,4 +195,31 @@ TEST_CASE("forward: dropout keeps 1-p of the entries, scaled by 1/(1-p)") {
     XGRAD_CHECK_CLOSE("same seed same mask", dropout(x, Scalar(0.5), true, g1).data(),
                       dropout(x, Scalar(0.5), true, g2).data(), 0);
     CHECK_THROWS_AS(dropout(x, Scalar(1), true, gen), Error);
+}
+
+TEST_CASE("forward: dropout's mask does not depend on the thread count, and its coins are independent") {
+    Tensor x(xt::ones<Scalar>({300001}));  // long enough for the parallel loop, odd for the last pair
+    const int threads = omp_get_max_threads();
+    Generator g1(9), g2(9);
+    omp_set_num_threads(1);
+    const Array one = dropout(x, Scalar(0.3), true, g1).data();
+    omp_set_num_threads(2);
+    const Array two = dropout(x, Scalar(0.3), true, g2).data();
+    omp_set_num_threads(threads);
+    XGRAD_CHECK_CLOSE("1 thread vs 2", one, two, 0);
+    // The two coins drawn from one hash (elements 2i and 2i+1) and neighbours
+    // in general must not be correlated: both kept happens (1-p)^2 of the time.
+    std::size_t kept = 0, both = 0;
+    for (std::size_t i = 0; i + 1 < one.size(); ++i) {
+        kept += one(i) != 0;
+        both += one(i) != 0 && one(i + 1) != 0;
+    }
+    const double n = static_cast<double>(one.size() - 1);
+    CHECK(kept / n == doctest::Approx(0.7).epsilon(0.006));   // 4 standard deviations: 0.0034 relative
+    CHECK(both / n == doctest::Approx(0.49).epsilon(0.008));  // 4 standard deviations: 0.0073 relative
+    // Two calls draw different masks.
+    Generator g3(9);
+    const Array first = dropout(x, Scalar(0.3), true, g3).data();
+    const Array second = dropout(x, Scalar(0.3), true, g3).data();
+    CHECK(xt::sum(xt::equal(first, second))() < 0.7 * static_cast<double>(first.size()));
 }

@@ -6,7 +6,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
+#include <random>
+#include <string>
+#include <vector>
 
 using namespace xgrad;
 
@@ -58,6 +64,74 @@ TEST_CASE("an intermediate the user holds keeps its value but loses its history"
     CHECK(h.node()->parents.empty());
     CHECK_FALSE(static_cast<bool>(h.node()->backward_fn));
     CHECK(h.data()(1) == doctest::Approx(std::exp(2.0f)));
+}
+
+TEST_CASE("an intermediate's values are freed when no handle is left and no backward reads them") {
+    // The same loss twice: once holding every intermediate, once letting go.
+    auto run = [](bool hold) {
+        Tensor x(Array{{1, -2, 0.5}, {3, 4, -1}}, true);
+        Tensor y = x * Scalar(2);   // mul by a scalar: its backward reads no values
+        Tensor z = softmax(y, -1);  // softmax's backward reads its own output
+        Tensor loss = sum(z * z);   // and mul reads both inputs: z twice
+        const Node* y_node = y.node();
+        const Node* z_node = z.node();
+        if (!hold) {
+            y = Tensor();
+            z = Tensor();
+            CHECK(y_node->data_released);
+            CHECK(y_node->data.size() == 0);
+            CHECK(y_node->shape() == Shape{2, 3});  // the grad still gets its shape
+            CHECK_FALSE(z_node->data_released);
+            CHECK(z_node->data.size() == 6);
+        } else {
+            CHECK_FALSE(y_node->data_released);
+        }
+        loss.backward();
+        if (hold) CHECK(y.data()(1, 0) == doctest::Approx(6));  // a held intermediate keeps its values
+        return Array(x.grad());
+    };
+    XGRAD_CHECK_CLOSE("same gradient", run(false), run(true), 0);
+}
+
+TEST_CASE("one attention head keeps two of its five (B,T,T) arrays for the backward") {
+    // Head's forward with plain ops: q @ kᵀ, scale, causal mask, softmax, dropout, @ v.
+    const std::size_t B = 2, T = 5, hs = 3;
+    Generator gen(3);
+    std::normal_distribution<Scalar> normal;
+    auto randn = [&](Shape shape) {
+        Array a = Array::from_shape(shape);
+        for (Scalar& v : a) v = normal(gen);
+        return Tensor(a, true);
+    };
+    Tensor q = randn({B, T, hs}), k = randn({B, T, hs}), v = randn({B, T, hs});
+    Mask future = Mask::from_shape({T, T});
+    for (std::size_t i = 0; i < T; ++i) {
+        for (std::size_t j = 0; j < T; ++j) future(i, j) = j > i;
+    }
+    Tensor out;
+    {
+        Tensor wei = matmul(q, k.transpose(-2, -1)) * Scalar(0.5);
+        wei = wei.masked_fill(future, -std::numeric_limits<Scalar>::infinity());
+        wei = softmax(wei, -1);
+        wei = dropout(wei, Scalar(0.2), true, gen);
+        out = matmul(wei, v);
+    }
+    // Walk the graph and list which (B,T,T) nodes still hold values.
+    std::vector<std::string> kept, freed;
+    std::vector<const Node*> todo{out.node()};
+    while (!todo.empty()) {
+        const Node* n = todo.back();
+        todo.pop_back();
+        if (n->shape() == Shape{B, T, T}) (n->data_released ? freed : kept).push_back(n->op);
+        for (const auto& p : n->parents) todo.push_back(p.get());
+    }
+    std::sort(kept.begin(), kept.end());
+    std::sort(freed.begin(), freed.end());
+    CHECK(kept == std::vector<std::string>{"dropout", "softmax"});
+    CHECK(freed == std::vector<std::string>{"masked_fill", "matmul", "mul"});
+    sum(out).backward();  // and the backward still runs on what is left
+    CHECK(q.has_grad());
+    CHECK(std::isfinite(xt::sum(q.grad())()));
 }
 
 TEST_CASE("NoGradGuard builds no graph") {

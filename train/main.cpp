@@ -184,9 +184,10 @@ int main(int argc, char** argv) {
     // Keep freed activation buffers in the heap for the next step instead of
     // returning them to the kernel and taking page faults on every step
     // (measured here: a fresh 32 MB buffer cost 14.6 ms with glibc's
-    // defaults, 0.4 ms with these thresholds).
+    // defaults, 0.4 ms with these thresholds). -1 never trims: a lecture-size
+    // step frees gigabytes at once, more than any finite threshold here.
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, -1);
     CLI::App app{"xgrad: a from-scratch autograd engine and the GPT of \"Let's build GPT\", on your CPU"};
     app.require_subcommand(1);
     // A flag given twice takes its last value (a script can append overrides).

@@ -590,7 +590,7 @@ void graph_dot(const std::string& checkpoint, const std::string& out_path) {
     s << "  node [fontname=\"Helvetica\", fontsize=10, style=filled, fillcolor=\"#eef3fb\", color=\"#7a8ca8\"];\n";
     s << "  edge [color=\"#888888\", arrowsize=0.6];\n";
     for (const Node* n : order) {
-        const std::string shape = shape_str(n->data.shape());
+        const std::string shape = shape_str(n->shape());
         s << "  \"n" << id[n] << "\" [";
         if (const auto it = param_name.find(n); it != param_name.end()) {
             s << "label=" << dot_quote(it->second + "\n" + shape) << ", shape=box, fillcolor=\"#e3f2d9\", "
