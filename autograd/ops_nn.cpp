@@ -222,7 +222,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
     const Scalar* px = x.data().data();
     const Scalar* w = weight.data().data();
     const Scalar* b = bias.data().data();
-    for (std::size_t r = 0; r < N; ++r) {
+#pragma omp parallel for schedule(static) if (N * C > kParallelElements)
+    for (std::size_t r = 0; r < N; ++r) {  // rows are independent
         const Scalar* row = px + r * C;
         Scalar m = 0;
         for (std::size_t j = 0; j < C; ++j) m += row[j];
@@ -243,26 +244,39 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
         Scalar* dx = detail::grad_ptr(x);
         Scalar* dw = detail::grad_ptr(weight);
         Scalar* db = detail::grad_ptr(bias);
+        const Scalar* px = x.data().data();
+        const Scalar* pdy = out.grad.data();
         const Scalar* w = weight.data().data();
-        for (std::size_t r = 0; r < N; ++r) {
-            const Scalar* row = x.data().data() + r * C;
-            const Scalar* dy = out.grad.data() + r * C;
-            const Scalar m = mean.data()[r], s = rstd.data()[r];
-            Scalar dn_mean = 0, dn_n_mean = 0;
-            for (std::size_t j = 0; j < C; ++j) {
-                const Scalar n = (row[j] - m) * s;
-                const Scalar dn = dy[j] * w[j];
-                dn_mean += dn;
-                dn_n_mean += dn * n;
-                if (dw) dw[j] += dy[j] * n;
-                if (db) db[j] += dy[j];
+        if (dx) {
+#pragma omp parallel for schedule(static) if (N * C > kParallelElements)
+            for (std::size_t r = 0; r < N; ++r) {  // each row's dx on its own
+                const Scalar* row = px + r * C;
+                const Scalar* dy = pdy + r * C;
+                const Scalar m = mean.data()[r], s = rstd.data()[r];
+                Scalar dn_mean = 0, dn_n_mean = 0;
+                for (std::size_t j = 0; j < C; ++j) {
+                    const Scalar n = (row[j] - m) * s;
+                    const Scalar dn = dy[j] * w[j];
+                    dn_mean += dn;
+                    dn_n_mean += dn * n;
+                }
+                dn_mean /= static_cast<Scalar>(C);
+                dn_n_mean /= static_cast<Scalar>(C);
+                for (std::size_t j = 0; j < C; ++j) {
+                    const Scalar n = (row[j] - m) * s;
+                    dx[r * C + j] += s * (dy[j] * w[j] - dn_mean - n * dn_n_mean);
+                }
             }
-            dn_mean /= static_cast<Scalar>(C);
-            dn_n_mean /= static_cast<Scalar>(C);
-            if (!dx) continue;
+        }
+        // dw and db sum over rows: rows in order, so the sums are the same for any thread count
+        if (!dw && !db) return;
+        for (std::size_t r = 0; r < N; ++r) {
+            const Scalar* row = px + r * C;
+            const Scalar* dy = pdy + r * C;
+            const Scalar m = mean.data()[r], s = rstd.data()[r];
             for (std::size_t j = 0; j < C; ++j) {
-                const Scalar n = (row[j] - m) * s;
-                dx[r * C + j] += s * (dy[j] * w[j] - dn_mean - n * dn_n_mean);
+                if (dw) dw[j] += dy[j] * ((row[j] - m) * s);
+                if (db) db[j] += dy[j];
             }
         }
     }, /*backward_reads_output=*/false);

@@ -33,7 +33,11 @@ void AdamW::step() {
         const Scalar* g = p.grad().data();
         Scalar* m = exp_avg[i].data();
         Scalar* v = exp_avg_sq[i].data();
-        for (std::size_t j = 0, n = p.numel(); j < n; ++j) {
+        // Each element on its own: vectorised (sqrt and division included,
+        // both exact in SIMD) and shared between threads for large tensors.
+        const std::size_t n = p.numel();
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+        for (std::size_t j = 0; j < n; ++j) {
             w[j] *= decay;
             m[j] = m[j] * b1 + one_minus_b1 * g[j];
             v[j] = v[j] * b2 + one_minus_b2 * g[j] * g[j];
