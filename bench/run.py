@@ -5,10 +5,12 @@
     bench/run.py --build-dir /tmp/xb --configs tiny,small --reps 3
     bench/run.py --configs lecture                 # gpt.py's model: slow, few iterations
     bench/run.py --native-kernel                   # let OpenBLAS pick its kernel from the CPU, both sides
+    bench/run.py --configs lecture --no-train --sample-tokens 255,500   # sampling only: KV cache, full recompute, PyTorch
 
 Both sides train the same model on the same file with the same vocabulary, in alternation, a few
-repetitions each; warm-up steps are run and not counted on both sides. See bench/README.md for how
-to read the table. Python 3 standard library only; PyTorch runs in bench/torch_reference.py.
+repetitions each; warm-up steps are run and not counted on both sides. Sampling runs xgrad with its
+key/value cache and with the full recompute, against the lecture's generate() in PyTorch. See
+bench/README.md for how to read the tables. Python 3 standard library only; PyTorch runs in bench/torch_reference.py.
 """
 
 import argparse
@@ -166,22 +168,29 @@ def torch_step_seconds(a, c, v, workdir):
     return rep["seconds_per_iter"], r.maxrss_kb, rep
 
 
-def xgrad_sample_tps(a, v, ck, workdir):
+# How a sampling row generates: xgrad with its key/value cache (the default of `xgrad sample`), or
+# recomputing the whole context for every token (`--no-kv-cache`), as the lecture's generate() that
+# PyTorch runs.
+CACHE, FULL = "KV cache", "full recompute"
+
+
+def xgrad_sample_tps(a, v, method, tokens, ck, workdir):
     """Tokens/s of `xgrad sample`: wall time of --tokens N less that of --tokens 0 (start-up, loading)."""
     env = xgrad_env(a.env, v.threads)
-    full = check(run([a.xgrad, "sample", "--checkpoint", ck, "--tokens", a.sample_tokens], env, workdir, a.timeout),
+    flags = ["--no-kv-cache"] if method == FULL else []
+    full = check(run([a.xgrad, "sample", "--checkpoint", ck, "--tokens", tokens, *flags], env, workdir, a.timeout),
                  "xgrad sample")
-    empty = check(run([a.xgrad, "sample", "--checkpoint", ck, "--tokens", 0], env, workdir, a.timeout),
+    empty = check(run([a.xgrad, "sample", "--checkpoint", ck, "--tokens", 0, *flags], env, workdir, a.timeout),
                   "xgrad sample --tokens 0")
-    return a.sample_tokens / max(full.wall - empty.wall, 1e-9), full.maxrss_kb
+    return tokens / max(full.wall - empty.wall, 1e-9), full.maxrss_kb, None
 
 
-def torch_sample_tps(a, v, ck, workdir):
+def torch_sample_tps(a, v, method, tokens, ck, workdir):
     cmd = [a.torch_python, os.path.join(BENCH, "torch_reference.py"), "sample", "--data", a.data,
-           "--checkpoint", ck, "--tokens", a.sample_tokens, "--threads", v.threads, "--blas-threads", v.blas_threads]
+           "--checkpoint", ck, "--tokens", tokens, "--threads", v.threads, "--blas-threads", v.blas_threads]
     r = check(run(cmd, torch_env(a.env), workdir, a.timeout), "torch_reference.py sample")
     rep = last_json(r.out, "torch_reference.py sample")
-    return rep["tokens_per_s"], r.maxrss_kb
+    return rep["tokens_per_s"], r.maxrss_kb, rep
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +307,21 @@ def print_table(headers, rows):
         print(line(r))
 
 
-def report(a, results, variants, info):
+def report(a, results, variants, sample_rows, info):
+    if not a.no_train:
+        report_training(a, results, variants)
+    for tokens in a.sample_token_list:
+        report_sampling(a, results, sample_rows, tokens)
+    print()
+    print("vs PyTorch: tokens/s over the fastest PyTorch row of the same config (above 1: faster than PyTorch).")
+    if not a.no_train:
+        print(f"GFLOP/s: model FLOPs (6N + 12LTC per token) x median tokens/s; % peak of {a.peak_gflops:g} GFLOP/s.")
+    print("Peak RSS: the whole process (PyTorch's includes the interpreter and torch, about 250 MB).")
+    for line in info:
+        print(line)
+
+
+def report_training(a, results, variants):
     print()
     print("## Training (steady state: warm-up steps not counted)")
     print()
@@ -326,30 +349,38 @@ def report(a, results, variants, info):
                          f"{100 * gflops / a.peak_gflops:.2f}", f"{rss:.0f}", len(res["train"][v.label])])
     print_table(headers, rows)
 
-    if a.sample_tokens > 0:
-        print()
-        print(f"## Sampling ({a.sample_tokens} tokens, the whole context recomputed for every token, as generate())")
-        print()
-        headers = ["config", "run", "tokens/s median (min-max)", "vs PyTorch", "peak RSS MB", "reps"]
-        rows = []
-        for name, res in results.items():
-            per = {v.label: stats(res["sample"].get(v.label, [])) for v in variants}
-            torch_best = max((per[v.label][0] for v in variants if v.side == "torch" and per[v.label]), default=None)
-            for v in variants:
-                tps = per[v.label]
-                if tps is None:
-                    continue
-                ratio = f"{tps[0] / torch_best:.2f}x" if torch_best else "-"
-                rss = max(res["sample_rss"].get(v.label, [0])) / 1024
-                rows.append([name, v.label, fmt_range(tps, 0), ratio, f"{rss:.0f}", len(res["sample"][v.label])])
-        print_table(headers, rows)
 
+def report_sampling(a, results, sample_rows, tokens):
+    """One table per token count: xgrad with and without its KV cache, PyTorch's generate()."""
     print()
-    print("vs PyTorch: tokens/s over the fastest PyTorch row of the same config (above 1: faster than PyTorch).")
-    print(f"GFLOP/s: model FLOPs (6N + 12LTC per token) x median tokens/s; % peak of {a.peak_gflops:g} GFLOP/s.")
-    print("Peak RSS: the whole process (PyTorch's includes the interpreter and torch, about 250 MB).")
-    for line in info:
-        print(line)
+    print(f"## Sampling ({tokens} tokens from the context [[0]]; PyTorch: the lecture's generate(), the whole "
+          f"context recomputed for every token)")
+    print()
+    headers = ["config", "run", "generation", "tokens/s median (min-max)", "vs PyTorch", "peak RSS MB", "reps"]
+    rows, notes = [], []
+    for name, res in results.items():
+        got = res["sample"].get(str(tokens), {})
+        per = {r.key: stats(got.get(r.key, {}).get("tps", [])) for r in sample_rows}
+        torch_best = max((per[r.key][0] for r in sample_rows if r.variant.side == "torch" and per[r.key]),
+                         default=None)
+        for r in sample_rows:
+            tps = per[r.key]
+            if tps is None:
+                continue
+            ratio = f"{tps[0] / torch_best:.2f}x" if torch_best else "-"
+            rss = max(got[r.key]["rss"]) / 1024
+            method = r.method + (" (generate())" if r.variant.side == "torch" else "")
+            rows.append([name, r.variant.label, method, fmt_range(tps, 0), ratio, f"{rss:.0f}", len(got[r.key]["tps"])])
+        block = res["config"]["block"]
+        if tokens + 1 > block:
+            notes.append(f"{name}: the sequence outgrows block_size {block} after {block - 1} tokens; from then "
+                         f"on the context is cropped and every token needs a forward over {block} positions on "
+                         f"every row (the KV cache is rebuilt from the cropped window for each token).")
+    print_table(headers, rows)
+    if notes:
+        print()
+        for note in notes:
+            print(note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +397,13 @@ def parse_args():
     p.add_argument("--warmup", type=int, help="steps run, not counted (default: tiny 5, small 3, lecture 1)")
     p.add_argument("--iters", type=int, help="steps counted (default: tiny 30, small 15, lecture 2)")
     p.add_argument("--sample-reps", type=int, help="sampling repetitions (default: tiny 3, small 3, lecture 1)")
-    p.add_argument("--sample-tokens", type=int, default=500, help="tokens per sampling run (default 500; 0: skip)")
+    p.add_argument("--sample-tokens", default="500",
+                   help="tokens per sampling run, or a comma list for one table each (default 500; 0: skip). "
+                        "255 stays within block_size at the lecture config (1 + 255 = 256)")
+    p.add_argument("--sample-methods", default="cache,full",
+                   help="xgrad's sampling rows: cache (its key/value cache, the default of `xgrad sample`), full "
+                        "(`--no-kv-cache`, the whole context recomputed per token as generate()) (default cache,full)")
+    p.add_argument("--no-train", action="store_true", help="skip the training measurements (sampling only)")
     p.add_argument("--xgrad-threads", default="0,1", help="xgrad --threads values, 0 = its default, every core "
                                                            "(default 0,1)")
     p.add_argument("--torch-threads", default="1:2,1:1",
@@ -394,7 +431,23 @@ def parse_args():
         p.error("--xgrad-threads is a comma list of integers, --torch-threads of N:M pairs")
     if a.iters is not None and a.iters < 1:
         p.error("--iters must be at least 1")
+    try:
+        a.sample_token_list = [int(t) for t in a.sample_tokens.split(",") if t.strip() and int(t) > 0]
+    except ValueError:
+        p.error("--sample-tokens is a comma list of integers")
+    if any(t < 0 for t in (int(t) for t in a.sample_tokens.split(",") if t.strip())):
+        p.error("--sample-tokens must not be negative")
+    names = {"cache": CACHE, "full": FULL}
+    methods = [m.strip() for m in a.sample_methods.split(",") if m.strip()]
+    if not methods or any(m not in names for m in methods):
+        p.error(f"--sample-methods: expected some of cache,full, got {a.sample_methods!r}")
+    a.sample_method_list = [names[m] for m in methods]
     return a
+
+
+def interleave(xs, ts):
+    """xgrad, PyTorch, xgrad, PyTorch, ..., then what is left of the longer list."""
+    return [v for pair in zip(xs, ts) for v in pair] + xs[len(ts):] + ts[len(xs):]
 
 
 def make_variants(a, have_torch):
@@ -403,19 +456,34 @@ def make_variants(a, have_torch):
     xs = [Variant("xgrad", f"xgrad --threads {t if t > 0 else f'default ({cores})'}", t) for t in a.xgrad_thread_list]
     ts = [Variant("torch", f"PyTorch threads {t}, OpenBLAS {b if b > 0 else 'as torch'}", t, b)
           for t, b in a.torch_thread_list] if have_torch else []
-    order = [v for pair in zip(xs, ts) for v in pair] + xs[len(ts):] + ts[len(xs):]
-    return xs + ts, order
+    return xs + ts, interleave(xs, ts)
 
 
-def measure_config(a, name, c, order, workdir, res):
+class SampleRow:
+    """One row of a sampling table: a variant and how it generates (xgrad: KV cache or full recompute)."""
+
+    def __init__(self, variant, method):
+        self.variant, self.method = variant, method
+        self.key = f"{variant.label} | {method}"
+
+
+def make_sample_rows(a, variants):
+    """The sampling rows, in the order they take turns: each xgrad method of each xgrad variant, PyTorch."""
+    xs = [SampleRow(v, m) for v in variants if v.side == "xgrad" for m in a.sample_method_list]
+    ts = [SampleRow(v, FULL) for v in variants if v.side == "torch"]
+    return xs + ts, interleave(xs, ts)
+
+
+def measure_config(a, name, c, order, sample_order, workdir, res):
     """Fills res with the training and sampling measurements of one config."""
     log(f"== {name}: B={c['batch']} T={c['block']} C={c['n_embd']} H={c['n_head']} L={c['n_layer']} "
-        f"dropout={c['dropout']}; {c['warmup']} warm-up + {c['iters']} counted steps, {c['reps']} reps")
+        f"dropout={c['dropout']}; " + ("no training (--no-train)" if a.no_train else
+                                       f"{c['warmup']} warm-up + {c['iters']} counted steps, {c['reps']} reps"))
     ck = os.path.join(workdir, f"{name}.safetensors")
     xgrad_train(a, c, Variant("xgrad", "", 1), 1, workdir, out=ck)  # the weights both sides sample from; not timed
     res.update(config=c, vocab=checkpoint_config(ck)["vocab_size"], train={}, train_rss={}, sample={},
-               sample_rss={}, torch_reports=[])
-    for rep in range(c["reps"]):
+               torch_reports=[])
+    for rep in range(0 if a.no_train else c["reps"]):
         for v in (order if rep % 2 == 0 else order[::-1]):
             if v.side == "xgrad":
                 sec, rss = xgrad_step_seconds(a, c, v, workdir)
@@ -428,13 +496,19 @@ def measure_config(a, name, c, order, workdir, res):
             res["train"].setdefault(v.label, []).append(sec)
             res["train_rss"].setdefault(v.label, []).append(rss)
             log(f"   {name} train  rep {rep + 1}/{c['reps']}  {v.label:34s} {sec * 1e3:9.1f} ms/iter")
-    for rep in range(c["sample_reps"] if a.sample_tokens > 0 else 0):
-        for v in (order if rep % 2 == 0 else order[::-1]):
-            sample = xgrad_sample_tps if v.side == "xgrad" else torch_sample_tps
-            tps, rss = sample(a, v, ck, workdir)
-            res["sample"].setdefault(v.label, []).append(tps)
-            res["sample_rss"].setdefault(v.label, []).append(rss)
-            log(f"   {name} sample rep {rep + 1}/{c['sample_reps']}  {v.label:34s} {tps:9.0f} tokens/s")
+    for tokens in a.sample_token_list:
+        got = res["sample"].setdefault(str(tokens), {})
+        for rep in range(c["sample_reps"]):
+            for r in (sample_order if rep % 2 == 0 else sample_order[::-1]):
+                sample = xgrad_sample_tps if r.variant.side == "xgrad" else torch_sample_tps
+                tps, rss, rep_json = sample(a, r.variant, r.method, tokens, ck, workdir)
+                if rep_json:
+                    res["torch_reports"].append(rep_json)
+                got.setdefault(r.key, {"tps": [], "rss": []})
+                got[r.key]["tps"].append(tps)
+                got[r.key]["rss"].append(rss)
+                log(f"   {name} sample {tokens} tokens rep {rep + 1}/{c['sample_reps']}  {r.variant.label:34s} "
+                    f"{r.method:15s} {tps:9.1f} tokens/s")
 
 
 def info_lines(a, results, torch_rows, torch_note, xblas, loads):
@@ -483,6 +557,7 @@ def main():
         if not have_torch:
             log(f"PyTorch not available ({torch_note}): measuring xgrad only")
         variants, order = make_variants(a, have_torch)
+        sample_rows, sample_order = make_sample_rows(a, variants)
         load_before = os.getloadavg()[0]
         if load_before > 0.5:
             log(f"note: load average {load_before:.2f} before starting: other work is running, numbers will be noisy")
@@ -494,7 +569,7 @@ def main():
                 c = dict(CONFIGS[name])
                 c.update({k: getattr(a, k) for k in ("reps", "warmup", "iters", "sample_reps")
                           if getattr(a, k) is not None})
-                measure_config(a, name, c, order, workdir, results.setdefault(name, {}))
+                measure_config(a, name, c, order, sample_order, workdir, results.setdefault(name, {}))
         except KeyboardInterrupt:
             stopped = True
             log("interrupted: the table holds what was measured so far")
@@ -507,7 +582,7 @@ def main():
         info = info_lines(a, results, [v for v in variants if v.side == "torch"], torch_note, xblas, loads)
         if stopped:
             info.append("INCOMPLETE: the run was stopped early")
-        report(a, results, variants, info)
+        report(a, results, variants, sample_rows, info)
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"results": results, "xgrad_openblas": xblas, "load_average": loads,

@@ -50,6 +50,12 @@ struct GPTLanguageModel : LanguageModel {
         return {logits, loss};
     }
 
+    // The lecture's generate(), with a key/value cache unless
+    // options.kv_cache is false (models/kv_cache.hpp): the same tokens,
+    // without running the whole context again for every new one.
+    Index generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options = {},
+                   Generator& gen = default_generator()) const override;
+
     void train(bool mode = true) override {
         for (Block& block : blocks) block.train(mode);
     }

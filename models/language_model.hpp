@@ -15,6 +15,10 @@ namespace xgrad {
 struct SamplingOptions {
     double temperature = 1.0;  // divides the logits: < 1 sharper, > 1 flatter
     std::size_t top_k = 0;     // keep only the k most likely tokens (0: all)
+    // GPTLanguageModel samples with a key/value cache (models/kv_cache.hpp),
+    // the same tokens as recomputing the whole context; false recomputes it
+    // for every token, as the lecture's generate(). Other models always do.
+    bool kv_cache = true;
 };
 
 struct LanguageModel {
@@ -41,6 +45,7 @@ struct LanguageModel {
 
     // Appends max_new_tokens sampled tokens to idx (B,T), as the lecture's
     // generate(): crop to the last block_size tokens, predict, sample, append.
+    // (GPTLanguageModel overrides it with a key/value cache: models/kv_cache.hpp.)
     virtual Index generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options = {},
                            Generator& gen = default_generator()) const;
 };

@@ -116,7 +116,13 @@ void add_sample(CLI::App& app) {
     cmd->add_option("--temperature", o.sampling.temperature, "> 0; below 1 is more conservative (default 1)");
     cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")->check(non_negative);
     cmd->add_option("--seed", o.seed, "random seed (default 1337)")->check(non_negative);
-    cmd->callback([] { sample(o, std::cout); });
+    static bool no_kv_cache = false;
+    cmd->add_flag("--no-kv-cache", no_kv_cache,
+                  "recompute the whole context for every token, as the lecture's generate() (the same tokens, slower)");
+    cmd->callback([] {
+        o.sampling.kv_cache = !no_kv_cache;
+        sample(o, std::cout);
+    });
 }
 
 void add_grad(CLI::App& app) {
