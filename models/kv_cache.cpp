@@ -181,9 +181,7 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     // x = x + sa(ln1(x)), for the last m rows
     const Array h = layer_norm(x, B * n, blk.ln1);  // (B*n, C)
     Array att = Array::from_shape({B * m, C});      // cat([h(x) for h in heads], -1)
-    // the heads are independent until the cat: one per thread
-#pragma omp parallel for schedule(static) if (H > 1 && B * C * (3 * n * C + 2 * m * Tn) > kParallelWork)
-    for (std::size_t hd = 0; hd < H; ++hd) {
+    auto one_head = [&](std::size_t hd) {
         const Head& head = blk.sa.heads[hd];
         std::vector<Scalar> q(m * hs), wei(m * Tn), out(m * hs);
         for (std::size_t b = 0; b < B; ++b) {
@@ -220,6 +218,16 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
             }
             for (std::size_t r = 0; r < m; ++r) std::copy_n(out.data() + r * hs, hs, att.data() + (b * m + r) * C + hd * hs);
         }
+    };
+    // The heads are independent until the cat: one per thread when there is
+    // enough work. (Not `omp parallel for if (...)`: a gemm inside a region
+    // that runs on one thread starts a nested OpenBLAS pool that spins against
+    // this one.)
+    if (H > 1 && B * C * (3 * n * C + 2 * m * Tn) > kParallelWork) {
+#pragma omp parallel for schedule(static)
+        for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
+    } else {
+        for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
     }
     Array y = last_rows(x, B, n, m);                 // (B*m, C): the rows whose output is wanted
     const Array proj = linear(att, B * m, blk.sa.proj);  // out = proj(out)
