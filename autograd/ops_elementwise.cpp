@@ -28,7 +28,7 @@ Array map(const Array& x, F f) {
     const Scalar* px = x.data();
     Scalar* py = y.data();
     const std::size_t n = x.size();
-#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
     for (std::size_t i = 0; i < n; ++i) py[i] = f(px[i]);
     return y;
 }
@@ -44,7 +44,7 @@ void add_reduced_grad(const GradOnly& t, const Array& grad, Scalar sign = 1) {
     }
     const Scalar* dy = grad.data();
     const std::size_t n = grad.size();
-#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
     for (std::size_t i = 0; i < n; ++i) g[i] += sign * dy[i];
 }
 
@@ -72,7 +72,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
         const Scalar *pa = a.data().data(), *pb = b.data().data();
         Scalar* py = y.data();
         const std::size_t n = y.size();
-#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
         for (std::size_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
     } else {
         y = a.data() + b.data();
@@ -189,7 +189,7 @@ Tensor relu(const Tensor& a) {
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
         const std::size_t n = out.grad.size();
-#pragma omp parallel for simd schedule(static) if (n > kParallelElements)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
         for (std::size_t i = 0; i < n; ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
     });
 }

@@ -53,6 +53,8 @@ struct Node {
     // handle is left (the user's variables and the backward closures that read
     // values hold handles; the graph's parent links do not) and its own
     // backward does not read its output (softmax's does, matmul's does not).
+    // (A plain counter: Tensors are created and copied on one thread; the
+    // OpenMP loops inside the ops work on raw arrays, never on Tensors.)
     int handles = 0;                    // Tensor handles to this node
     bool backward_reads_output = true;  // set by the op in from_op
     bool data_released = false;        // data was freed; `released_shape` keeps its shape
@@ -81,7 +83,7 @@ public:
     bool defined() const { return node_ != nullptr; }
     const Array& data() const { return node_->data; }
     Array& data() { return node_->data; }
-    const Shape& shape() const { return node_->data.shape(); }
+    const Shape& shape() const { return node_->shape(); }
     std::size_t dim() const { return node_->data.dimension(); }
     std::size_t size(int d) const;  // PyTorch's x.size(-1): negative dims count from the end
     std::size_t numel() const { return node_->data.size(); }

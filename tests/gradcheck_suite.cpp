@@ -253,6 +253,31 @@ std::vector<Check> checks() {
         Tensor a = test::randn({2, 4, 4}, 35);
         return gradcheck("masked_fill", [&] { return masked_fill(a, causal_mask(4), -inf); }, {{"x", a}});
     });
+    op("every op on intermediates, whose values the engine may free", [] {
+        // The checks above give each op leaves as inputs, and a leaf's values
+        // are never freed. Here every input and output is an intermediate
+        // (t * 1), freed as soon as no handle and no backward needs it: an op
+        // whose backward read freed values would fail here (and under ASan).
+        Tensor a = test::uniform({3, 4}, 0.5, 2.0, 40), b = test::uniform({3, 4}, 0.5, 2.0, 41);
+        Tensor w = test::randn({5, 4}, 42), g = test::randn({4}, 43), beta = test::randn({4}, 44);
+        const Scalar one = 1;
+        auto flat = [&](const Tensor& t) { return view(t * one, {-1}); };
+        return gradcheck("ops on intermediates", [&] {
+            const Tensor x = a * one, y = b * one;
+            Generator gen(7);
+            return cat({flat(x + y), flat(x - y), flat(x * y), flat(x / y), flat(pow(x * one, Scalar(1.5))),
+                         flat(exp(x * one)), flat(log(x * one)), flat(sqrt(x * one)), flat(tanh(x * one)),
+                         flat(relu(x * one - Scalar(1.25))), flat(-(x * one)), flat(Scalar(2) / (x * one)),
+                         flat(Scalar(1) - x * one), flat(x * one + Scalar(1)), flat(softmax(x * one, -1)),
+                         flat(log_softmax(x * one, 0)), flat(sum(x * one, 1, true)), flat(mean(x * one, 0)),
+                         flat(max(x * one, 1)), flat(sum(x * one)), flat(mean(x * one)),
+                         flat(transpose(x * one, 0, 1)), flat(slice(x * one, 1, 1, 3)),
+                         flat(matmul(x * one, transpose(y * one, 0, 1))), flat(linear(x * one, w * one, {})),
+                         flat(layer_norm(x * one, g * one, beta * one)),
+                         flat(masked_fill(matmul(x * one, transpose(y * one, 0, 1)), causal_mask(3), Scalar(0))),
+                         flat(dropout(x * one, Scalar(0.3), true, gen))}, 0);
+        }, {{"a", a}, {"b", b}, {"w", w}, {"g", g}, {"beta", beta}});
+    });
     op("dropout p=0.3 with a fixed mask", [] {
         Tensor a = test::randn({4, 8}, 36);
         return gradcheck("dropout", [&] {

@@ -21,6 +21,7 @@
 namespace xgrad {
 
 using detail::accumulate_grad;
+using detail::GradOnly;
 
 // Step 1: declare it in autograd/ops.hpp, beside tanh and relu.
 Tensor sigmoid(const Tensor& a);
@@ -29,7 +30,7 @@ Tensor sigmoid(const Tensor& a);
 Tensor sigmoid(const Tensor& a) {
     Array y = Scalar(1) / (Scalar(1) + xt::exp(-a.data()));
     // y = 1 / (1 + e^-a):  dy/da = y * (1 - y)
-    return Tensor::from_op(std::move(y), "sigmoid", {a}, [a](const Node& out) {
+    return Tensor::from_op(std::move(y), "sigmoid", {a}, [a = GradOnly(a)](const Node& out) {
         accumulate_grad(a, out.grad * out.data * (Scalar(1) - out.data));
     });
 }

@@ -4,6 +4,8 @@
 # with one parseable inline SVG heatmap per head, `xgrad plot` a parseable SVG,
 # and `xgrad graph` DOT that Graphviz renders (when `dot` is installed), and
 # that bad input ends with exit 1, one line on stderr and no output file.
+# With the same trained model it also checks that `xgrad sample` prints the
+# same text with its key/value cache and with --no-kv-cache.
 #   usage: tests/cli/pictures.sh path/to/xgrad
 set -u
 XGRAD=${1:?usage: $0 path/to/xgrad}
@@ -15,6 +17,20 @@ n_head=2
 "$XGRAD" train --max-iters 20 --eval-interval 10 --eval-iters 2 --sample-tokens 0 --block-size 32 --n-embd 16 \
   --n-head $n_head --n-layer $n_layer --batch-size 4 --threads 1 --out "$T/ck.safetensors" --log "$T/log.jsonl" \
   >"$T/train.out" 2>&1 || { cat "$T/train.out"; echo "pictures: 0 passed, 1 failed (cannot train the test model)"; exit 1; }
+
+# --- xgrad sample: the KV cache prints the full recompute's text -------------------
+# 100 tokens outgrow block_size 32: the cache is rebuilt past it, still the same text.
+for args in "--tokens 100" "--tokens 100 --prompt The --temperature 0.8 --top-k 5 --seed 7"; do
+  # shellcheck disable=SC2086
+  "$XGRAD" sample --checkpoint "$T/ck.safetensors" $args >"$T/cached.txt" 2>&1
+  # shellcheck disable=SC2086
+  "$XGRAD" sample --checkpoint "$T/ck.safetensors" $args --no-kv-cache >"$T/full.txt" 2>&1
+  if [ -s "$T/cached.txt" ] && cmp -s "$T/cached.txt" "$T/full.txt"; then
+    pass
+  else
+    fail "sample $args: the KV cache and --no-kv-cache differ: $(head -c 200 "$T/cached.txt") / $(head -c 200 "$T/full.txt")"
+  fi
+done
 
 # --- xgrad attention --------------------------------------------------------------
 ok "attention" "$XGRAD" attention --checkpoint "$T/ck.safetensors" --text "The cat sat on the mat" --out "$T/att.html"
