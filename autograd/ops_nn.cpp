@@ -329,10 +329,10 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     // Inverted dropout: keep each element with probability 1 - p and scale it
     // by 1 / (1 - p), so the expected value is unchanged and eval needs nothing.
     // The coins: one 64-bit seed from the generator per call, then element i
-    // takes one 32-bit half of SplitMix64's (i / 2)-th number from that seed.
-    // Each coin depends only on its index, so threads share the work and the
-    // mask is the same for any thread count. The mask is kept as one byte per
-    // element for the backward.
+    // compares the high half of SplitMix64's i-th number from that seed with
+    // p * 2^32. Each coin depends only on its index, so the loop vectorises,
+    // threads share it, and the mask is the same for any thread count. The
+    // mask is kept as one byte per element for the backward.
     const auto threshold = static_cast<std::uint32_t>(p * 4294967296.0);  // p * 2^32
     const Scalar scale = Scalar(1) / (Scalar(1) - p);
     const std::uint64_t high = gen(), low = gen();  // one declarator after the other: a fixed order
@@ -342,21 +342,20 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     Array y = Array::from_shape(x.shape());
     const Scalar* px = x.data().data();
     Scalar* py = y.data();
-#pragma omp parallel for schedule(static) if (n > kParallelElements)
-    for (std::size_t pair = 0; pair < (n + 1) / 2; ++pair) {
-        const std::uint64_t bits = mix64(seed + pair * 0x9e3779b97f4a7c15ULL);  // SplitMix64's pair-th number
-        for (std::size_t half = 0; half < 2 && 2 * pair + half < n; ++half) {
-            const std::size_t i = 2 * pair + half;
-            keep[i] = static_cast<std::uint32_t>(bits >> (32 * half)) >= threshold;
-            py[i] = px[i] * (keep[i] ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
-        }
+    std::uint8_t* pk = keep.data();
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
+    for (std::size_t i = 0; i < n; ++i) {
+        const bool kept = static_cast<std::uint32_t>(mix64(seed + i * 0x9e3779b97f4a7c15ULL) >> 32) >= threshold;
+        pk[i] = kept;
+        py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }
     return Tensor::from_op(std::move(y), "dropout", {x}, [x = GradOnly(x), keep = std::move(keep), scale](const Node& out) {
         Scalar* g = detail::grad_ptr(x);
         const Scalar* dy = out.grad.data();
+        const std::uint8_t* pk = keep.data();
         const std::size_t n = keep.size();
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
-        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (keep[i] ? scale : Scalar(0));
+        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (pk[i] ? scale : Scalar(0));
     }, /*backward_reads_output=*/false);
 }
 

@@ -13,7 +13,9 @@
 // This is inference only: no autograd graph, dropout off (eval), plain arrays,
 // each quantity computed with the same formulas as the ops (layer_norm's
 // biased variance, softmax less its row's max), so the logits agree with the
-// full recompute to about 1e-6 and the sampled tokens are the same.
+// full recompute to about 1e-6 and the sampled tokens are the same (unless a
+// random draw lands within about 1e-6 of the boundary between two tokens:
+// docs/07-gpt.md says more).
 //
 // The cache holds while the sequence fits in block_size. Past it, generate()
 // crops the context to its last block_size tokens: every kept token moves one
