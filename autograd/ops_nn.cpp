@@ -354,8 +354,9 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
         const Scalar* dy = out.grad.data();
         const std::uint8_t* pk = keep.data();
         const std::size_t n = keep.size();
+        const Scalar s = scale;  // a local, not the closure's member: the loop then vectorises
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
-        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (pk[i] ? scale : Scalar(0));
+        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (pk[i] ? s : Scalar(0));
     }, /*backward_reads_output=*/false);
 }
 
