@@ -1,11 +1,30 @@
 #include "autograd/op_helpers.hpp"
 
 #include <xtensor/xreducer.hpp>
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace xgrad::detail {
+
+// xsimd's vectorised exp, several lanes at a time (exp(-inf) = 0 for the
+// masked entries), then the scalar tail.
+Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m) {
+    using Batch = xsimd::batch<Scalar>;
+    constexpr std::size_t W = Batch::size;
+    Batch sum(Scalar(0));
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(m));
+        e.store_unaligned(y + i);
+        sum += e;
+    }
+    Scalar total = xsimd::hadd(sum);
+    for (; i < n; ++i) total += (y[i] = std::exp(x[i] - m));
+    return total;
+}
 
 std::size_t normalize_dim(const char* op, int dim, const Shape& shape) {
     const int rank = static_cast<int>(shape.size());

@@ -21,6 +21,11 @@ struct AlongDim {
 };
 AlongDim along_dim(const Shape& shape, std::size_t dim);
 
+// y[i] = exp(x[i] - m) over a contiguous row of n, returning the sum of the
+// y (y may be x): softmax's exponentials, shared by the softmax op and the
+// KV cache's attention so both compute the same numbers.
+Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m);
+
 // Reduces a broadcast gradient back to an input's shape: sums over the leading
 // dims the input did not have and over the dims where it had size 1.
 Array sum_to(const Array& grad, const Shape& shape);

@@ -6,7 +6,6 @@
 
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xoperation.hpp>
-#include <xsimd/xsimd.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -17,6 +16,7 @@ namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::along_dim;
+using detail::exp_shifted_row;
 using detail::GradOnly;
 using detail::normalize_dim;
 
@@ -33,23 +33,6 @@ std::uint64_t mix64(std::uint64_t z) {
     return z ^ (z >> 31);
 }
 
-// y[i] = exp(x[i] - m) over a contiguous row, returning the sum of the y:
-// xsimd's vectorised exp, several lanes at a time (exp(-inf) = 0 for the
-// masked entries), then the scalar tail.
-Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m) {
-    using Batch = xsimd::batch<Scalar>;
-    constexpr std::size_t W = Batch::size;
-    Batch sum(Scalar(0));
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) {
-        const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(m));
-        e.store_unaligned(y + i);
-        sum += e;
-    }
-    Scalar total = xsimd::hadd(sum);
-    for (; i < n; ++i) total += (y[i] = std::exp(x[i] - m));
-    return total;
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
+#include "autograd/op_helpers.hpp"
 
 #include <xsimd/xsimd.hpp>
 
@@ -93,18 +94,7 @@ Array layer_norm(const Array& x, std::size_t rows, const nn::LayerNorm& ln) {
 void softmax_row(Scalar* x, std::size_t n) {
     Scalar m = -std::numeric_limits<Scalar>::infinity();
     for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-    using Batch = xsimd::batch<Scalar>;
-    constexpr std::size_t W = Batch::size;
-    Batch sum(Scalar(0));
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) {
-        const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(m));
-        e.store_unaligned(x + i);
-        sum += e;
-    }
-    Scalar total = xsimd::hadd(sum);
-    for (; i < n; ++i) total += (x[i] = std::exp(x[i] - m));
-    const Scalar inv = Scalar(1) / total;
+    const Scalar inv = Scalar(1) / detail::exp_shifted_row(x, x, n, m);
     for (std::size_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
