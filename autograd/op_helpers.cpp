@@ -35,6 +35,24 @@ std::size_t normalize_dim(const char* op, int dim, const Shape& shape) {
     return static_cast<std::size_t>(d);
 }
 
+void layer_norm_rows(const Scalar* x, std::size_t N, std::size_t C, const Scalar* w, const Scalar* b, Scalar eps,
+                     Scalar* y, Scalar* mean, Scalar* rstd) {
+#pragma omp parallel for schedule(static) if (N * C > kParallelElements)
+    for (std::size_t r = 0; r < N; ++r) {  // rows are independent
+        const Scalar* row = x + r * C;
+        Scalar m = 0;
+        for (std::size_t j = 0; j < C; ++j) m += row[j];
+        m /= static_cast<Scalar>(C);
+        Scalar v = 0;  // biased variance, as PyTorch's layer_norm
+        for (std::size_t j = 0; j < C; ++j) v += (row[j] - m) * (row[j] - m);
+        v /= static_cast<Scalar>(C);
+        const Scalar s = Scalar(1) / std::sqrt(v + eps);
+        for (std::size_t j = 0; j < C; ++j) y[r * C + j] = (row[j] - m) * s * w[j] + b[j];
+        if (mean) mean[r] = m;
+        if (rstd) rstd[r] = s;
+    }
+}
+
 AlongDim along_dim(const Shape& shape, std::size_t dim) {
     AlongDim a;
     for (std::size_t i = 0; i < dim; ++i) a.outer *= shape[i];

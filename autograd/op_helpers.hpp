@@ -10,6 +10,10 @@
 
 namespace xgrad::detail {
 
+// Element loops longer than this are shared out between threads: below it,
+// waking the second thread costs more than it saves.
+inline constexpr std::size_t kParallelElements = 1 << 16;
+
 // Turns a PyTorch dim (negative counts from the end) into an index, or throws
 // "softmax: dim 3 out of range for shape (2,3)".
 std::size_t normalize_dim(const char* op, int dim, const Shape& shape);
@@ -25,6 +29,13 @@ AlongDim along_dim(const Shape& shape, std::size_t dim);
 // y (y may be x): softmax's exponentials, shared by the softmax op and the
 // KV cache's attention so both compute the same numbers.
 Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m);
+
+// LayerNorm's forward over N rows of C: y = (x - mean) * rstd * w + b, with
+// the biased variance as PyTorch's, rows shared between threads. The
+// layer_norm op keeps mean and rstd (N each) for its backward; the KV cache
+// passes nullptr for them.
+void layer_norm_rows(const Scalar* x, std::size_t N, std::size_t C, const Scalar* w, const Scalar* b, Scalar eps,
+                     Scalar* y, Scalar* mean, Scalar* rstd);
 
 // Reduces a broadcast gradient back to an input's shape: sums over the leading
 // dims the input did not have and over the dims where it had size 1.

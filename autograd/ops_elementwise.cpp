@@ -14,12 +14,10 @@ namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::GradOnly;
+using detail::kParallelElements;
 using detail::sum_to;
 
 namespace {
-
-// Element loops longer than this are shared out between threads.
-constexpr std::size_t kParallelElements = 1 << 16;
 
 // y = f(x) element by element, on every core for large tensors.
 template <class F>

@@ -18,11 +18,10 @@ using detail::accumulate_grad;
 using detail::along_dim;
 using detail::exp_shifted_row;
 using detail::GradOnly;
+using detail::kParallelElements;
 using detail::normalize_dim;
 
 namespace {
-
-constexpr std::size_t kParallelElements = 1 << 16;  // longer element loops use every core
 
 // SplitMix64's finaliser: a fast, well-mixed 64-bit hash of a counter, so the
 // i-th random number of a stream is computed directly from i (counter-based).
@@ -202,23 +201,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
     Array y = Array::from_shape(x.shape());
     Array mean = Array::from_shape({N});  // (N) saved for the backward
     Array rstd = Array::from_shape({N});  // (N) 1 / sqrt(var + eps)
-    const Scalar* px = x.data().data();
-    const Scalar* w = weight.data().data();
-    const Scalar* b = bias.data().data();
-#pragma omp parallel for schedule(static) if (N * C > kParallelElements)
-    for (std::size_t r = 0; r < N; ++r) {  // rows are independent
-        const Scalar* row = px + r * C;
-        Scalar m = 0;
-        for (std::size_t j = 0; j < C; ++j) m += row[j];
-        m /= static_cast<Scalar>(C);
-        Scalar v = 0;  // biased variance, as PyTorch's layer_norm
-        for (std::size_t j = 0; j < C; ++j) v += (row[j] - m) * (row[j] - m);
-        v /= static_cast<Scalar>(C);
-        const Scalar s = Scalar(1) / std::sqrt(v + eps);
-        for (std::size_t j = 0; j < C; ++j) y.data()[r * C + j] = (row[j] - m) * s * w[j] + b[j];
-        mean.data()[r] = m;
-        rstd.data()[r] = s;
-    }
+    detail::layer_norm_rows(x.data().data(), N, C, weight.data().data(), bias.data().data(), eps, y.data(),
+                            mean.data(), rstd.data());
     return Tensor::from_op(std::move(y), "layer_norm", {x, weight, bias},
                            [x, weight, bias = GradOnly(bias), mean, rstd, N, C](const Node& out) {
         // With n = (x - mean) * rstd and y = n * w + b (docs/engine.md derives it):

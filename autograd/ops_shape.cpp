@@ -65,7 +65,7 @@ Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t
 
 // (..., M, N) -> (..., N, M), one matrix at a time.
 void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N, bool add) {
-#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N > (1 << 16))
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N > detail::kParallelElements)
     for (std::size_t b = 0; b < batch; ++b) {
         const Scalar* x = in + b * M * N;
         Scalar* y = out + b * M * N;

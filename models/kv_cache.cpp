@@ -69,23 +69,12 @@ Array linear(const Array& x, std::size_t rows, const nn::Linear& layer) {
     return y;
 }
 
-// layer_norm over each row of x (rows, C), as the op: biased variance, eps.
+// layer_norm over each row of x (rows, C): the op's own forward loop.
 Array layer_norm(const Array& x, std::size_t rows, const nn::LayerNorm& ln) {
     const std::size_t C = x.shape()[1];
-    const Scalar* w = ln.weight.data().data();
-    const Scalar* b = ln.bias.data().data();
     Array y = Array::from_shape({rows, C});
-    for (std::size_t r = 0; r < rows; ++r) {
-        const Scalar* row = x.data() + r * C;
-        Scalar m = 0;
-        for (std::size_t j = 0; j < C; ++j) m += row[j];
-        m /= static_cast<Scalar>(C);
-        Scalar v = 0;
-        for (std::size_t j = 0; j < C; ++j) v += (row[j] - m) * (row[j] - m);
-        v /= static_cast<Scalar>(C);
-        const Scalar s = Scalar(1) / std::sqrt(v + ln.eps);
-        for (std::size_t j = 0; j < C; ++j) y.data()[r * C + j] = (row[j] - m) * s * w[j] + b[j];
-    }
+    detail::layer_norm_rows(x.data(), rows, C, ln.weight.data().data(), ln.bias.data().data(), ln.eps, y.data(),
+                            nullptr, nullptr);
     return y;
 }
 

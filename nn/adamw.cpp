@@ -1,5 +1,7 @@
 #include "nn/adamw.hpp"
 
+#include "autograd/op_helpers.hpp"
+
 #include <cmath>
 
 namespace xgrad::nn {
@@ -36,7 +38,7 @@ void AdamW::step() {
         // Each element on its own: vectorised (sqrt and division included,
         // both exact in SIMD) and shared between threads for large tensors.
         const std::size_t n = p.numel();
-#pragma omp parallel for simd schedule(static) if (parallel : n > (1 << 16))
+#pragma omp parallel for simd schedule(static) if (parallel : n > detail::kParallelElements)
         for (std::size_t j = 0; j < n; ++j) {
             w[j] *= decay;
             m[j] = m[j] * b1 + one_minus_b1 * g[j];

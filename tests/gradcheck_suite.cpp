@@ -41,6 +41,17 @@ std::vector<std::pair<std::string, Tensor>> scaled_parameters(const nn::NamedTen
     return wrt;
 }
 
+// One module on a (2, 5, 8) input: its gradient with respect to the input
+// and to every parameter (scaled up, see scaled_parameters).
+template <class Module>
+GradcheckResult check_module(const std::string& name, const Module& m, const nn::NamedTensors& params,
+                             unsigned input_seed, unsigned param_seed) {
+    Tensor x = test::randn({2, 5, 8}, input_seed);
+    auto wrt = scaled_parameters(params, param_seed);
+    wrt.emplace_back("x", x);
+    return gradcheck(name, [&] { return m(x); }, wrt);
+}
+
 struct Check {
     std::string name, group;
     std::function<GradcheckResult()> run;
@@ -303,45 +314,30 @@ std::vector<Check> checks() {
     module("Head", [] {
         manual_seed(1);
         Head head(4, small);
-        Tensor x = test::randn({2, 5, 8}, 2);
-        auto wrt = scaled_parameters(head.named_parameters(), 10);
-        wrt.emplace_back("x", x);
-        return gradcheck("Head", [&] { return head(x); }, wrt);
+        return check_module("Head", head, head.named_parameters(), 2, 10);
     });
     module("MultiHeadAttention", [] {
         manual_seed(2);
         MultiHeadAttention mha(2, 4, small);
-        Tensor x = test::randn({2, 5, 8}, 3);
-        auto wrt = scaled_parameters(mha.named_parameters(), 20);
-        wrt.emplace_back("x", x);
-        return gradcheck("MultiHeadAttention", [&] { return mha(x); }, wrt);
+        return check_module("MultiHeadAttention", mha, mha.named_parameters(), 3, 20);
     });
     module("FeedForward", [] {
         manual_seed(3);
         FeedForward ffwd(8, small);
-        Tensor x = test::randn({2, 5, 8}, 4);
-        auto wrt = scaled_parameters(ffwd.named_parameters(), 30);
-        wrt.emplace_back("x", x);
-        return gradcheck("FeedForward", [&] { return ffwd(x); }, wrt);
+        return check_module("FeedForward", ffwd, ffwd.named_parameters(), 4, 30);
     });
     module("Block", [] {
         manual_seed(4);
         Block block(8, 2, small);
-        Tensor x = test::randn({2, 5, 8}, 5);
-        auto wrt = scaled_parameters(block.named_parameters(), 40);
-        wrt.emplace_back("x", x);
-        return gradcheck("Block", [&] { return block(x); }, wrt);
+        return check_module("Block", block, block.named_parameters(), 5, 40);
     });
     module("ResidualBlock (the blocks stage, no LayerNorm)", [] {
         manual_seed(6);
         ResidualBlock block(8, 2, small);
-        Tensor x = test::randn({2, 5, 8}, 6);
         nn::NamedTensors params;
         nn::append(params, "sa", block.sa.named_parameters());
         nn::append(params, "ffwd", block.ffwd.named_parameters());
-        auto wrt = scaled_parameters(params, 45);
-        wrt.emplace_back("x", x);
-        return gradcheck("ResidualBlock", [&] { return block(x); }, wrt);
+        return check_module("ResidualBlock", block, params, 6, 45);
     });
     module("GPTLanguageModel (loss)", [] {
         manual_seed(5);

@@ -182,17 +182,22 @@ def github_anchor(heading):
     return text.replace(" ", "-")
 
 
-def page_anchors(page):
-    anchors, seen = set(), {}
+def prose_lines(page):
+    """(line number, line) for every line of page outside fenced code blocks."""
     in_fence = None
-    for line in page.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
         fence = FENCE.match(line)
         if fence:
             mark = fence.group(2)[0]
             in_fence = None if in_fence == mark else (in_fence or mark)
             continue
-        if in_fence:
-            continue
+        if not in_fence:
+            yield number, line
+
+
+def page_anchors(page):
+    anchors, seen = set(), {}
+    for _, line in prose_lines(page):
         m = HEADING.match(line)
         if m:
             base = github_anchor(m.group(1))
@@ -206,15 +211,7 @@ def check_links(root):
     """Returns (passed, failures) over the relative links of root/docs/*.md."""
     passed, failures = 0, []
     for page in sorted((root / "docs").glob("*.md")):
-        in_fence = None
-        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
-            fence = FENCE.match(line)
-            if fence:
-                mark = fence.group(2)[0]
-                in_fence = None if in_fence == mark else (in_fence or mark)
-                continue
-            if in_fence:
-                continue
+        for number, line in prose_lines(page):
             for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
                 if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
                     continue
