@@ -531,6 +531,18 @@ def compare_model_outputs(group, ref, f32):
     note_agreement(group, "logits/loss", err)
 
 
+def first_away_from_relu_kinks(group, attempts):
+    """The first of attempts, (model, x, y, info) each, whose ReLU inputs all stay RELU_MARGIN away from 0 (a
+    finite difference across a kink would disagree with any gradient), with its float64 outputs, after checking
+    the float32 ones against them. Returns (model, x, y, info, ref)."""
+    for model, x, y, info in attempts:
+        ref = forward_backward(model, x, y, F64)
+        if ref[3].relu_min > RELU_MARGIN:
+            compare_model_outputs(group, ref, forward_backward(model, x, y, F32))
+            return model, x, y, info, ref
+    raise RuntimeError(f"{group}: no attempt keeps ReLU inputs away from 0")
+
+
 def choose_gpt_small_seed():
     """First seed SEED_GPT_SMALL + 1000 * attempt whose forward pass, and the forward passes of the
     three AdamW steps, keep every ReLU input at least RELU_MARGIN away from 0."""
@@ -697,23 +709,20 @@ def make_checkpoint():
     data = torch.tensor([stoi[c] for c in CKPT_TEXT], dtype=I64)
 
     T = CKPT_CFG.block_size
-    for attempt in range(MAX_ATTEMPTS):
-        seed = SEED_CHECKPOINT + 1000 * attempt
-        torch.manual_seed(seed)
-        model = GPTLanguageModel(CKPT_CFG)
-        scale_lecture_weights(model, WEIGHT_SCALE)
-        starts = torch.randint(len(data) - T, (2,))
-        x = torch.stack([data[i:i + T] for i in starts])
-        y = torch.stack([data[i + 1:i + T + 1] for i in starts])
 
-        model.eval()  # dropout off
-        ref = forward_backward(model, x, y, F64)
-        if ref[3].relu_min > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("torch_checkpoint: no seed keeps ReLU inputs away from 0")
-    f32 = forward_backward(model, x, y, F32)
-    compare_model_outputs("torch_checkpoint", ref, f32)
+    def attempts():  # a new seed each attempt: a fresh model and batch
+        for attempt in range(MAX_ATTEMPTS):
+            seed = SEED_CHECKPOINT + 1000 * attempt
+            torch.manual_seed(seed)
+            model = GPTLanguageModel(CKPT_CFG)
+            scale_lecture_weights(model, WEIGHT_SCALE)
+            starts = torch.randint(len(data) - T, (2,))
+            x = torch.stack([data[i:i + T] for i in starts])
+            y = torch.stack([data[i + 1:i + T + 1] for i in starts])
+            model.eval()  # dropout off
+            yield model, x, y, (seed, starts)
+
+    model, x, y, (seed, starts), ref = first_away_from_relu_kinks("torch_checkpoint", attempts())
     logits, loss, grads, probe = ref
     print(f"  torch_checkpoint: seed {seed}; loss {loss.item():.6f}; {probe.summary()}")
 
@@ -752,19 +761,16 @@ def make_xgrad_checkpoint_expected():
     assert not missing, f"{XGRAD_CKPT}: the vocab lacks {missing!r}"
     data = torch.tensor(env["encode"](XGRAD_CKPT_TEXT), dtype=I64)
     T = cfg.block_size
-    # the first pair of starts (moving right by 3 each attempt) whose ReLU inputs stay away from 0
-    for attempt in range(MAX_ATTEMPTS):
-        starts = [3 * attempt, (len(data) - T - 1) // 2 + 3 * attempt]
-        assert starts[1] + T + 1 <= len(data), "xgrad_checkpoint: no batch keeps ReLU inputs away from 0"
-        x = torch.stack([data[s:s + T] for s in starts])
-        y = torch.stack([data[s + 1:s + T + 1] for s in starts])
-        ref = forward_backward(model, x, y, F64)
-        if ref[3].relu_min > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("xgrad_checkpoint: no batch keeps ReLU inputs away from 0")
-    f32 = forward_backward(model, x, y, F32)
-    compare_model_outputs("xgrad_checkpoint", ref, f32)
+    def attempts():  # the pair of starts moves right by 3 each attempt
+        for attempt in range(MAX_ATTEMPTS):
+            starts = [3 * attempt, (len(data) - T - 1) // 2 + 3 * attempt]
+            if starts[1] + T + 1 > len(data):
+                return
+            x = torch.stack([data[s:s + T] for s in starts])
+            y = torch.stack([data[s + 1:s + T + 1] for s in starts])
+            yield model, x, y, starts
+
+    _, x, y, starts, ref = first_away_from_relu_kinks("xgrad_checkpoint", attempts())
     logits, loss, grads, probe = ref
     print(f"  xgrad_checkpoint: {cfg}; starts {starts}; loss {loss.item():.6f}; {probe.summary()}")
 
