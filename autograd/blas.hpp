@@ -19,5 +19,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 void set_num_threads(int n);
 // "Haswell", "SkylakeX", ...: the kernel OpenBLAS chose on this machine.
 const char* core_name();
+// "hsw", "skx", "cpx", ...: the instruction set libxsmm writes the float
+// products' kernels for (LIBXSMM_TARGET can force one).
+const char* float_kernel_name();
 
 }  // namespace xgrad::blas

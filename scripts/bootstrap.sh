@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ make cmake clang libclang-rt-dev libxtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-openmp-dev libopenblas-dev
+packages=(g++ make cmake clang libclang-rt-dev libxtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-openmp-dev libopenblas-dev libxsmm-dev
           doctest-dev libcli11-dev nlohmann-json3-dev python3 graphviz)
 missing=()
 for p in "${packages[@]}"; do
