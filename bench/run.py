@@ -99,14 +99,16 @@ def last_json(text, what):
 class Variant:
     """One way of running one side: xgrad with a --threads value, or PyTorch with two thread counts."""
 
-    def __init__(self, side, label, threads, blas_threads=0):
+    def __init__(self, side, label, threads, blas_threads=0, env=None):
         self.side, self.label, self.threads, self.blas_threads = side, label, threads, blas_threads
+        self.env = env or {}  # added to the environment (xgrad: LIBXSMM_TARGET)
 
 
-def xgrad_env(base, threads):
+def xgrad_env(base, threads, extra=None):
     env = {k: v for k, v in base.items() if k not in THREAD_VARS}
     if threads > 0:  # `xgrad sample` has no --threads: OpenMP's variable sets it
         env["OMP_NUM_THREADS"] = str(threads)
+    env.update(extra or {})
     return env
 
 
@@ -133,7 +135,7 @@ def xgrad_train(a, c, v, iters, workdir, out=None, mark=0):
         cmd += ["--threads", v.threads]
     if out:
         cmd += ["--out", out]
-    r = check(run(cmd, xgrad_env(a.env, v.threads), workdir, a.timeout), "xgrad train")
+    r = check(run(cmd, xgrad_env(a.env, v.threads, v.env), workdir, a.timeout), "xgrad train")
     with open(log_path) as f:
         lines = [json.loads(l) for l in f if l.startswith("{")]
     if not lines or lines[-1].get("event") != "done" or lines[-1].get("steps") != iters:
@@ -176,7 +178,7 @@ CACHE, FULL = "KV cache", "full recompute"
 
 def xgrad_sample_tps(a, v, method, tokens, ck, workdir):
     """Tokens/s of `xgrad sample`: wall time of --tokens N less that of --tokens 0 (start-up, loading)."""
-    env = xgrad_env(a.env, v.threads)
+    env = xgrad_env(a.env, v.threads, v.env)
     flags = ["--no-kv-cache"] if method == FULL else []
     full = check(run([a.xgrad, "sample", "--checkpoint", ck, "--tokens", tokens, *flags], env, workdir, a.timeout),
                  "xgrad sample")
@@ -258,6 +260,12 @@ def xgrad_openblas(a):
     lines = p.stdout.splitlines()
     return {"openblas_path": os.path.realpath(path), "openblas_corename": lines[0] if lines else "?",
             "openblas_config": lines[1] if len(lines) > 1 else "?"}
+
+
+def xgrad_version(a):
+    """`xgrad --version` in xgrad's environment: which kernels its float products run in."""
+    r = subprocess.run([a.xgrad, "--version"], env=xgrad_env(a.env, 0), capture_output=True, text=True)
+    return [l for l in r.stdout.splitlines() if l.startswith("float matrix products")][:1] or ["(xgrad --version failed)"]
 
 
 def checkpoint_config(path):
@@ -406,6 +414,9 @@ def parse_args():
     p.add_argument("--no-train", action="store_true", help="skip the training measurements (sampling only)")
     p.add_argument("--xgrad-threads", default="0,1", help="xgrad --threads values, 0 = its default, every core "
                                                            "(default 0,1)")
+    p.add_argument("--xgrad-avx2", action="store_true",
+                   help="one more xgrad row: its products in AVX2 kernels (LIBXSMM_TARGET=hsw), the instructions of "
+                        "OpenBLAS's Haswell kernel, for a comparison on the same vector width")
     p.add_argument("--torch-threads", default="1:2,1:1",
                    help="PyTorch runs as torch.set_num_threads:openblas_set_num_threads, 0 for the second = leave "
                         "(default 1:2,1:1)")
@@ -454,6 +465,8 @@ def make_variants(a, have_torch):
     """The rows, in the order they take turns: xgrad, PyTorch, xgrad, PyTorch, ..."""
     cores = len(os.sched_getaffinity(0))
     xs = [Variant("xgrad", f"xgrad --threads {t if t > 0 else f'default ({cores})'}", t) for t in a.xgrad_thread_list]
+    if a.xgrad_avx2:
+        xs.append(Variant("xgrad", f"xgrad --threads default ({cores}), AVX2", 0, env={"LIBXSMM_TARGET": "hsw"}))
     ts = [Variant("torch", f"PyTorch threads {t}, OpenBLAS {b if b > 0 else 'as torch'}", t, b)
           for t, b in a.torch_thread_list] if have_torch else []
     return xs + ts, interleave(xs, ts)
@@ -522,6 +535,8 @@ def info_lines(a, results, torch_rows, torch_note, xblas, loads):
         f"OpenBLAS environment (both sides): {env_note}" + (" (--native-kernel)" if a.native_kernel else ""),
         f"  xgrad:   {xblas.get('openblas_path')}, kernel {xblas.get('openblas_corename', '?')} "
         f"(openblas_get_corename in xgrad's environment; {xblas.get('openblas_config', '')})",
+        f"  xgrad's {xgrad_version(a)[0]}: OpenBLAS runs only what libxsmm has no "
+        f"kernel for, and the double-precision gradient checks",
     ]
     reports = [t for res in results.values() for t in res.get("torch_reports", [])]
     if not torch_rows:

@@ -1,5 +1,6 @@
 // The `xgrad` command line: train, sample, grad, corpus. Each subcommand's
 // flags are named after the lecture's hyperparameters.
+#include "autograd/blas.hpp"
 #include "autograd/error.hpp"
 #include "train/commands.hpp"
 #include "train/trainer.hpp"
@@ -10,6 +11,7 @@
 
 #include <cstdio>
 #include <malloc.h>
+#include <omp.h>
 #include <iostream>
 #include <new>
 
@@ -198,6 +200,12 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     // A flag given twice takes its last value (a script can append overrides).
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    // What the products run on: bench/run.py prints it next to PyTorch's kernel.
+    app.set_version_flag("--version", [] {
+        return std::string("xgrad\nfloat matrix products: libxsmm kernels for ") + xgrad::blas::float_kernel_name() +
+               " (LIBXSMM_TARGET can choose another)\ndouble matrix products (gradient checks): OpenBLAS, kernel " +
+               xgrad::blas::core_name() + "\nthreads: " + std::to_string(omp_get_max_threads());
+    });
     int exit_code = 0;
     add_train(app, exit_code);
     add_sample(app);
