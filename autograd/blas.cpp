@@ -84,29 +84,32 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
     const std::size_t chunk = K <= 2 * kChunk ? K : kChunk;
     const std::size_t tiles_down = ceil_div(M, tile_rows), tiles_across = ceil_div(N, tile_cols);
 
-    // Every kernel a tile may need, written (or found) before any thread
+    // Every kernel a tile will need, written (or found) before any thread
     // starts: full or edge tile, rows and columns; full or last chunk; the
-    // first chunk with beta, the others adding (beta 1).
+    // first chunk with beta, the others adding (beta 1). Only the ones used
+    // are looked up: a lookup costs about what a tiny product does.
     const libxsmm_blasint ld_b = static_cast<libxsmm_blasint>(N);                // Bn, column-major (N,K)
     const libxsmm_blasint ld_a = static_cast<libxsmm_blasint>(trans_a ? M : K);  // A, column-major (K,M) or (M,K)
     const libxsmm_blasint ld_c = static_cast<libxsmm_blasint>(N);
     const float one = 1.0f;
     const int trans = trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : 0;
-    libxsmm_smmfunction kernels[2][2][2][2] = {};  // [edge row][edge col][last chunk][adding]
+    const std::size_t chunks = ceil_div(K, chunk);
     const std::size_t rows_of[2] = {tile_rows, M - (tiles_down - 1) * tile_rows};
     const std::size_t cols_of[2] = {tile_cols, N - (tiles_across - 1) * tile_cols};
-    const std::size_t chunk_of[2] = {chunk, K - (ceil_div(K, chunk) - 1) * chunk};
-    for (int r = 0; r < 2; ++r) {
-        for (int c = 0; c < 2; ++c) {
-            for (int k = 0; k < 2; ++k) {
-                for (int add = 0; add < 2; ++add) {
-                    const float* b = add ? &one : &beta;
-                    const int flags = trans | (*b == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
-                    kernels[r][c][k][add] = libxsmm_smmdispatch(
-                        static_cast<libxsmm_blasint>(cols_of[c]), static_cast<libxsmm_blasint>(rows_of[r]),
-                        static_cast<libxsmm_blasint>(chunk_of[k]), &ld_b, &ld_a, &ld_c, &one, b, &flags, nullptr);
-                    if (kernels[r][c][k][add] == nullptr) return false;
-                }
+    const std::size_t chunk_of[2] = {chunk, K - (chunks - 1) * chunk};
+    libxsmm_smmfunction kernels[2][2][2][2] = {};  // [edge row][edge col][last chunk][adding]
+    for (int r = tiles_down == 1; r < 2; ++r) {
+        for (int c = tiles_across == 1; c < 2; ++c) {
+            for (std::size_t k : {std::size_t(0), std::size_t(1), chunks - 1}) {  // first, second, last chunk
+                if (k >= chunks) continue;
+                const int last = k + 1 == chunks, add = k > 0;
+                if (kernels[r][c][last][add] != nullptr) continue;
+                const float* b = add ? &one : &beta;
+                const int flags = trans | (*b == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
+                kernels[r][c][last][add] = libxsmm_smmdispatch(
+                    static_cast<libxsmm_blasint>(cols_of[c]), static_cast<libxsmm_blasint>(rows_of[r]),
+                    static_cast<libxsmm_blasint>(chunk_of[last]), &ld_b, &ld_a, &ld_c, &one, b, &flags, nullptr);
+                if (kernels[r][c][last][add] == nullptr) return false;
             }
         }
     }

@@ -40,10 +40,12 @@ void layer_norm_rows(const Scalar* x, std::size_t N, std::size_t C, const Scalar
 #pragma omp parallel for schedule(static) if (N * C > kParallelElements)
     for (std::size_t r = 0; r < N; ++r) {  // rows are independent
         const Scalar* row = x + r * C;
-        Scalar m = 0;
+        Scalar m = 0;  // the sums in several lanes (omp simd): a fixed order, not the loop's
+#pragma omp simd reduction(+ : m)
         for (std::size_t j = 0; j < C; ++j) m += row[j];
         m /= static_cast<Scalar>(C);
         Scalar v = 0;  // biased variance, as PyTorch's layer_norm
+#pragma omp simd reduction(+ : v)
         for (std::size_t j = 0; j < C; ++j) v += (row[j] - m) * (row[j] - m);
         v /= static_cast<Scalar>(C);
         const Scalar s = Scalar(1) / std::sqrt(v + eps);

@@ -49,11 +49,14 @@ Tensor softmax(const Tensor& a, int dim) {
         for (std::size_t k = 0; k < inner; ++k) {
             const std::size_t base = o * n * inner + k;
             Scalar m = -std::numeric_limits<Scalar>::infinity();
-            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
             Scalar total = 0;
             if (inner == 1) {  // a contiguous row: the last dim, as attention uses it
-                total = exp_shifted_row(x + base, py + base, n, m);
+                const Scalar* row = x + base;
+#pragma omp simd reduction(max : m)
+                for (std::size_t i = 0; i < n; ++i) m = std::max(m, row[i]);
+                total = exp_shifted_row(row, py + base, n, m);
             } else {
+                for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
                 for (std::size_t i = 0; i < n; ++i) {
                     const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
                     py[base + i * inner] = e;
@@ -61,7 +64,13 @@ Tensor softmax(const Tensor& a, int dim) {
                 }
             }
             const Scalar inv = Scalar(1) / total;
-            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
+            if (inner == 1) {
+                Scalar* row = py + base;
+#pragma omp simd
+                for (std::size_t i = 0; i < n; ++i) row[i] *= inv;
+            } else {
+                for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
+            }
         }
     }
     return Tensor::from_op(std::move(y), "softmax", {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
@@ -74,6 +83,15 @@ Tensor softmax(const Tensor& a, int dim) {
             for (std::size_t k = 0; k < inner; ++k) {
                 const std::size_t base = o * n * inner + k;
                 Scalar dot = 0;
+                if (inner == 1) {  // contiguous rows: several lanes at a time
+                    const Scalar *yr = y + base, *dyr = dy + base;
+                    Scalar* dxr = dx + base;
+#pragma omp simd reduction(+ : dot)
+                    for (std::size_t i = 0; i < n; ++i) dot += dyr[i] * yr[i];
+#pragma omp simd
+                    for (std::size_t i = 0; i < n; ++i) dxr[i] += yr[i] * (dyr[i] - dot);
+                    continue;
+                }
                 for (std::size_t i = 0; i < n; ++i) dot += dy[base + i * inner] * y[base + i * inner];
                 for (std::size_t i = 0; i < n; ++i) {
                     dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - dot);
@@ -221,6 +239,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
                 const Scalar* dy = pdy + r * C;
                 const Scalar m = mean.data()[r], s = rstd.data()[r];
                 Scalar dn_mean = 0, dn_n_mean = 0;
+#pragma omp simd reduction(+ : dn_mean, dn_n_mean)
                 for (std::size_t j = 0; j < C; ++j) {
                     const Scalar n = (row[j] - m) * s;
                     const Scalar dn = dy[j] * w[j];
@@ -241,9 +260,13 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
             const Scalar* row = px + r * C;
             const Scalar* dy = pdy + r * C;
             const Scalar m = mean.data()[r], s = rstd.data()[r];
-            for (std::size_t j = 0; j < C; ++j) {
-                if (dw) dw[j] += dy[j] * ((row[j] - m) * s);
-                if (db) db[j] += dy[j];
+            if (dw) {
+#pragma omp simd
+                for (std::size_t j = 0; j < C; ++j) dw[j] += dy[j] * ((row[j] - m) * s);
+            }
+            if (db) {
+#pragma omp simd
+                for (std::size_t j = 0; j < C; ++j) db[j] += dy[j];
             }
         }
     }, /*backward_reads_output=*/false);
