@@ -83,18 +83,18 @@ Tensor softmax(const Tensor& a, int dim) {
             for (std::size_t k = 0; k < inner; ++k) {
                 const std::size_t base = o * n * inner + k;
                 Scalar dot = 0;
-                if (inner == 1) {  // contiguous rows: several lanes at a time
-                    const Scalar *yr = y + base, *dyr = dy + base;
-                    Scalar* dxr = dx + base;
+                if (inner == 1) {  // a contiguous row (attention's): the same two lines, several lanes at a time
+                    const Scalar *y_row = y + base, *dy_row = dy + base;
+                    Scalar* dx_row = dx + base;
 #pragma omp simd reduction(+ : dot)
-                    for (std::size_t i = 0; i < n; ++i) dot += dyr[i] * yr[i];
+                    for (std::size_t i = 0; i < n; ++i) dot += dy_row[i] * y_row[i];
 #pragma omp simd
-                    for (std::size_t i = 0; i < n; ++i) dxr[i] += yr[i] * (dyr[i] - dot);
-                    continue;
-                }
-                for (std::size_t i = 0; i < n; ++i) dot += dy[base + i * inner] * y[base + i * inner];
-                for (std::size_t i = 0; i < n; ++i) {
-                    dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - dot);
+                    for (std::size_t i = 0; i < n; ++i) dx_row[i] += y_row[i] * (dy_row[i] - dot);
+                } else {
+                    for (std::size_t i = 0; i < n; ++i) dot += dy[base + i * inner] * y[base + i * inner];
+                    for (std::size_t i = 0; i < n; ++i) {
+                        dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - dot);
+                    }
                 }
             }
         }
