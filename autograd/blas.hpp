@@ -2,8 +2,9 @@
 //     C (M,N) = alpha * op(A) @ op(B) + beta * C
 // where op(A) is A (M,K), or A stored as (K,M) and transposed when trans_a.
 // beta = 1 accumulates into C, which is how a backward adds into a gradient.
-// It maps straight onto OpenBLAS's cblas_sgemm (cblas_dgemm for the double
-// build of the gradient checks); no copies, no element-by-element fallback.
+// The float products run in libxsmm's kernels, tiled over the threads
+// (blas.cpp says how and what it measured); the double build of the gradient
+// checks, and any product libxsmm has no kernel for, in OpenBLAS's gemm.
 #pragma once
 
 #include <cstddef>
@@ -22,5 +23,8 @@ const char* core_name();
 // "hsw", "skx", "cpx", ...: the instruction set libxsmm writes the float
 // products' kernels for (LIBXSMM_TARGET can force one).
 const char* float_kernel_name();
+// How many float products have run in libxsmm's kernels so far (the others
+// fell back on OpenBLAS): for the tests.
+std::size_t libxsmm_products();
 
 }  // namespace xgrad::blas

@@ -1,5 +1,5 @@
-// Matrix products on OpenBLAS's sgemm. The transposes of the backward are
-// gemm's transpose flags, never copies:
+// Matrix products through blas::gemm (autograd/blas.cpp). The transposes of
+// the backward are gemm's transpose flags:
 //     C = A @ B   =>   dA += dC @ Bᵀ,   dB += Aᵀ @ dC
 #include "autograd/blas.hpp"
 #include "autograd/op_helpers.hpp"
@@ -10,10 +10,11 @@ namespace xgrad {
 namespace {
 
 // Runs product(i) for i in [0, batch): the many small products of attention
-// (one per batch entry and head), one per thread, each single-threaded inside
-// OpenBLAS (it sees the parallel region). A batch too small to share out runs
-// outside any OpenMP construct: a gemm inside an `omp parallel if (false)`
-// region would start a second, nested thread pool in OpenBLAS that spins
+// (one per batch entry and head), one per thread, each on one thread inside
+// blas::gemm (it sees the parallel region). A batch too small to share out
+// runs outside any OpenMP construct: inside an `omp parallel if (false)`
+// region a gemm no longer sees a parallel region and splits itself again;
+// OpenBLAS's did so by starting a second, nested thread pool that spun
 // against the first (measured: sampling at the lecture config 3-4x slower on
 // 2 threads than on 1).
 template <class F>

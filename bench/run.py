@@ -262,9 +262,9 @@ def xgrad_openblas(a):
             "openblas_config": lines[1] if len(lines) > 1 else "?"}
 
 
-def xgrad_version(a):
+def xgrad_version(a, extra=None):
     """`xgrad --version` in xgrad's environment: which kernels its float products run in."""
-    r = subprocess.run([a.xgrad, "--version"], env=xgrad_env(a.env, 0), capture_output=True, text=True)
+    r = subprocess.run([a.xgrad, "--version"], env=xgrad_env(a.env, 0, extra), capture_output=True, text=True)
     return [l for l in r.stdout.splitlines() if l.startswith("float matrix products")][:1] or ["(xgrad --version failed)"]
 
 
@@ -538,6 +538,8 @@ def info_lines(a, results, torch_rows, torch_note, xblas, loads):
         f"  xgrad's {xgrad_version(a)[0]}: OpenBLAS runs only what libxsmm has no "
         f"kernel for, and the double-precision gradient checks",
     ]
+    if a.xgrad_avx2:
+        lines.append(f"  xgrad's row marked AVX2 (LIBXSMM_TARGET=hsw): {xgrad_version(a, {'LIBXSMM_TARGET': 'hsw'})[0]}")
     reports = [t for res in results.values() for t in res.get("torch_reports", [])]
     if not torch_rows:
         lines.append(f"PyTorch: not measured ({torch_note}): xgrad only")

@@ -39,9 +39,10 @@ Scalar dot(const Scalar* a, const Scalar* b, std::size_t n) {
 
 // Y (M,N) = X (M,K) @ Wᵀ, with W stored (N,K) as a Linear's weight.
 // A decode step has a few rows (M = B): then one dot product per output, each
-// row of W read once for all M rows. sgemm packs all of W first, even for one
-// row: at the lecture config that took 3.0 ms per token against 1.2 ms for
-// the dot products (one thread, this machine). A prefill has many rows: sgemm.
+// row of W read once for all M rows. A product call goes over all of W first
+// even for one row (blas::gemm copies Wᵀ for libxsmm; OpenBLAS's sgemm packed
+// it: 3.0 ms per token at the lecture config against 1.2 ms for the dot
+// products, one thread, this machine). A prefill has many rows: blas::gemm.
 void matmul_wt(std::size_t M, std::size_t N, std::size_t K, const Scalar* X, const Scalar* W, Scalar* Y) {
     if (M > 4) {
         blas::gemm(false, true, M, N, K, Scalar(1), X, W, Scalar(0), Y);
@@ -200,8 +201,8 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     };
     // The heads are independent until the cat: one per thread when there is
     // enough work. (Not `omp parallel for if (...)`: a gemm inside a region
-    // that runs on one thread starts a nested OpenBLAS pool that spins against
-    // this one.)
+    // that runs on one thread does not see it and splits itself again, see
+    // for_each_product in autograd/ops_matmul.cpp.)
     if (H > 1 && B * C * (3 * n * C + 2 * m * Tn) > kParallelWork) {
 #pragma omp parallel for schedule(static)
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
