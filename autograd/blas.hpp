@@ -16,6 +16,16 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
           const double* B, double beta, double* C);
 
+// The same product for `batch` matrices stored one after another: A_i at
+// A + i*M*K, B_i at B + i*K*N, C_i at C + i*M*N (attention's products, one
+// per batch entry and head). alpha is 1. The products are shared out between
+// the threads, each computed whole on one; float ones run one libxsmm kernel,
+// looked up once for the whole batch.
+void gemm_batched(bool trans_a, bool trans_b, std::size_t batch, std::size_t M, std::size_t N, std::size_t K,
+                  const float* A, const float* B, float beta, float* C);
+void gemm_batched(bool trans_a, bool trans_b, std::size_t batch, std::size_t M, std::size_t N, std::size_t K,
+                  const double* A, const double* B, double beta, double* C);
+
 // OpenBLAS's own thread count (our loops use OpenMP's).
 void set_num_threads(int n);
 // "Haswell", "SkylakeX", ...: the kernel OpenBLAS chose on this machine.

@@ -7,28 +7,6 @@
 
 namespace xgrad {
 
-namespace {
-
-// Runs product(i) for i in [0, batch): the many small products of attention
-// (one per batch entry and head), one per thread, each on one thread inside
-// blas::gemm (it sees the parallel region). A batch too small to share out
-// runs outside any OpenMP construct: inside an `omp parallel if (false)`
-// region a gemm no longer sees a parallel region and splits itself again;
-// OpenBLAS's did so by starting a second, nested thread pool that spun
-// against the first (measured: sampling at the lecture config 3-4x slower on
-// 2 threads than on 1).
-template <class F>
-void for_each_product(std::size_t batch, std::size_t work, F product) {
-    if (batch > 1 && batch * work > 100000) {
-#pragma omp parallel for schedule(static)
-        for (std::size_t i = 0; i < batch; ++i) product(i);
-    } else {
-        for (std::size_t i = 0; i < batch; ++i) product(i);
-    }
-}
-
-}  // namespace
-
 Tensor matmul(const Tensor& a, const Tensor& b) {
     const Shape& sa = a.shape();
     const Shape& sb = b.shape();
@@ -52,13 +30,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Array y = Array::from_shape(shape);
     if (shared_b) {  // (batch*M, K) @ (K, N): one call
         blas::gemm(false, false, batch * M, N, K, Scalar(1), a.data().data(), b.data().data(), Scalar(0), y.data());
-    } else {
-        const Scalar* pa = a.data().data();
-        const Scalar* pb = b.data().data();
-        Scalar* py = y.data();
-        for_each_product(batch, M * N * K, [&](std::size_t i) {
-            blas::gemm(false, false, M, N, K, Scalar(1), pa + i * M * K, pb + i * K * N, Scalar(0), py + i * M * N);
-        });
+    } else {  // one product per batch entry (in attention: per batch row and head)
+        blas::gemm_batched(false, false, batch, M, N, K, a.data().data(), b.data().data(), Scalar(0), y.data());
     }
 
     return Tensor::from_op(std::move(y), "matmul", {a, b}, [a, b, batch, M, N, K, shared_b](const Node& out) {
@@ -69,20 +42,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             if (shared_b) {
                 blas::gemm(false, true, batch * M, K, N, Scalar(1), dy, pb, Scalar(1), da);
             } else {
-                for_each_product(batch, M * N * K, [&](std::size_t i) {
-                    blas::gemm(false, true, M, K, N, Scalar(1), dy + i * M * N, pb + i * K * N, Scalar(1),
-                               da + i * M * K);
-                });
+                blas::gemm_batched(false, true, batch, M, K, N, dy, pb, Scalar(1), da);
             }
         }
         if (Scalar* db = detail::grad_ptr(b)) {   // dB (K,N) += Aᵀ (K,M) @ dY (M,N)
             if (shared_b) {  // summed over the batch: one call over (batch*M) rows
                 blas::gemm(true, false, K, N, batch * M, Scalar(1), pa, dy, Scalar(1), db);
             } else {
-                for_each_product(batch, M * N * K, [&](std::size_t i) {
-                    blas::gemm(true, false, K, N, M, Scalar(1), pa + i * M * K, dy + i * M * N, Scalar(1),
-                               db + i * K * N);
-                });
+                blas::gemm_batched(true, false, batch, K, N, M, pa, dy, Scalar(1), db);
             }
         }
     }, /*backward_reads_output=*/false);  // it reads its inputs a and b, not its output

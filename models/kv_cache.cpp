@@ -202,7 +202,7 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     // The heads are independent until the cat: one per thread when there is
     // enough work. (Not `omp parallel for if (...)`: a gemm inside a region
     // that runs on one thread does not see it and splits itself again, see
-    // for_each_product in autograd/ops_matmul.cpp.)
+    // for_each_product in autograd/blas.cpp.)
     if (H > 1 && B * C * (3 * n * C + 2 * m * Tn) > kParallelWork) {
 #pragma omp parallel for schedule(static)
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);

@@ -112,3 +112,35 @@ TEST_CASE("blas::gemm: alpha other than 1 (OpenBLAS's path) and an empty K") {
     CHECK(D == std::vector<float>{0, 0, 0, 0});
     CHECK(xgrad::blas::libxsmm_products() == before);
 }
+
+TEST_CASE("blas::gemm_batched: each product as gemm computes it, one kernel for the batch") {
+    // Attention's shapes at the tiny config: 64 products of (32,16) @ (16,32),
+    // and the backward's transposed ones.
+    const std::size_t batch = 64, M = 32, N = 32, K = 16;
+    std::mt19937 gen(5);
+    std::normal_distribution<float> normal;
+    std::vector<float> A(batch * M * K), B(batch * K * N), C0(batch * M * N);
+    for (float& v : A) v = normal(gen);
+    for (float& v : B) v = normal(gen);
+    for (float& v : C0) v = normal(gen);
+    for (int ta = 0; ta < 2; ++ta) {
+        for (int tb = 0; tb < 2; ++tb) {
+            for (float beta : {0.0f, 1.0f}) {
+                CAPTURE(ta);
+                CAPTURE(tb);
+                CAPTURE(beta);
+                std::vector<float> batched = C0, each = C0;
+                const std::size_t before = xgrad::blas::libxsmm_products();
+                xgrad::blas::gemm_batched(ta, tb, batch, M, N, K, A.data(), B.data(), beta, batched.data());
+                CHECK(xgrad::blas::libxsmm_products() - before == batch);
+                for (std::size_t i = 0; i < batch; ++i) {
+                    xgrad::blas::gemm(ta, tb, M, N, K, 1.0f, A.data() + i * M * K, B.data() + i * K * N, beta,
+                                      each.data() + i * M * N);
+                }
+                std::size_t differ = 0;
+                for (std::size_t i = 0; i < each.size(); ++i) differ += batched[i] != each[i];
+                CHECK(differ == 0);
+            }
+        }
+    }
+}
