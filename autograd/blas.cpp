@@ -36,18 +36,14 @@ blasint ldb(bool trans_b, std::size_t N, std::size_t K) { return static_cast<bla
 // How many float products libxsmm has run (the tests check it is used).
 std::atomic<std::size_t> xsmm_products{0};
 
-// B stored (N,K), copied to (K,N), in tiles that stay in the L1 cache.
+// B stored (N,K), copied to (K,N) by libxsmm's transposition (seen
+// column-major: a (K,N) matrix into an (N,K) one). It runs several times
+// faster than a plain tiled loop, which took a third of the time of a
+// sampling run without the cache at the lecture's size (perf).
 void transpose_into(const float* B, std::size_t N, std::size_t K, std::vector<float>& out) {
     out.resize(N * K);
-    constexpr std::size_t tile = 32;
-    for (std::size_t n0 = 0; n0 < N; n0 += tile) {
-        for (std::size_t k0 = 0; k0 < K; k0 += tile) {
-            const std::size_t n1 = std::min(N, n0 + tile), k1 = std::min(K, k0 + tile);
-            for (std::size_t n = n0; n < n1; ++n) {
-                for (std::size_t k = k0; k < k1; ++k) out[k * N + n] = B[n * K + k];
-            }
-        }
-    }
+    libxsmm_otrans(out.data(), B, sizeof(float), static_cast<libxsmm_blasint>(K), static_cast<libxsmm_blasint>(N),
+                   static_cast<libxsmm_blasint>(K), static_cast<libxsmm_blasint>(N));
 }
 
 // Work (multiply-adds) below which a product stays on one thread: waking the
