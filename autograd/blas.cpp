@@ -61,10 +61,32 @@ constexpr std::size_t kTileRows = 256, kTileCols = 512, kChunk = 256;
 
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
+// Whether libxsmm can take the product at all: K > 0, beta 0 or 1, and every
+// size and stored matrix within its int range.
+bool libxsmm_takes(std::size_t M, std::size_t N, std::size_t K, float beta) {
+    return K > 0 && (beta == 0.0f || beta == 1.0f) && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX &&
+           M * K <= INT_MAX && N * K <= INT_MAX && M * N <= INT_MAX;
+}
+
+// The kernel for one piece of the product C (M,N) = op(A) @ B, B as (K,N):
+// `rows` x `cols` of C over `depth` of K, with the leading dimensions of the
+// whole matrices; column-major, so B comes first. nullptr if libxsmm has none.
+libxsmm_smmfunction kernel_for(bool trans_a, std::size_t M, std::size_t N, std::size_t K, std::size_t rows,
+                               std::size_t cols, std::size_t depth, float beta) {
+    const libxsmm_blasint ld_b = static_cast<libxsmm_blasint>(N);                // B, column-major (N,K)
+    const libxsmm_blasint ld_a = static_cast<libxsmm_blasint>(trans_a ? M : K);  // A, column-major (K,M) or (M,K)
+    const libxsmm_blasint ld_c = static_cast<libxsmm_blasint>(N);
+    const int flags = (trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
+    const int no_prefetch = LIBXSMM_GEMM_PREFETCH_NONE;  // the kernels are called without prefetch addresses
+    const float one = 1.0f;
+    return libxsmm_smmdispatch(static_cast<libxsmm_blasint>(cols), static_cast<libxsmm_blasint>(rows),
+                               static_cast<libxsmm_blasint>(depth), &ld_b, &ld_a, &ld_c, &one, &beta, &flags,
+                               &no_prefetch);
+}
+
 bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const float* A,
                const float* B, float beta, float* C) {
-    if (K == 0 || (beta != 0.0f && beta != 1.0f)) return false;
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || M * K > INT_MAX || N * K > INT_MAX) return false;
+    if (!libxsmm_takes(M, N, K, beta)) return false;
 
     thread_local std::vector<float> b_copy;
     const float* Bn = B;  // B as (K,N)
@@ -89,12 +111,6 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
     // starts: full or edge tile, rows and columns; full or last chunk; the
     // first chunk with beta, the others adding (beta 1). Only the ones used
     // are looked up: a lookup costs about what a tiny product does.
-    const libxsmm_blasint ld_b = static_cast<libxsmm_blasint>(N);                // Bn, column-major (N,K)
-    const libxsmm_blasint ld_a = static_cast<libxsmm_blasint>(trans_a ? M : K);  // A, column-major (K,M) or (M,K)
-    const libxsmm_blasint ld_c = static_cast<libxsmm_blasint>(N);
-    const float one = 1.0f;
-    const int trans = trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : 0;
-    const int no_prefetch = LIBXSMM_GEMM_PREFETCH_NONE;  // the kernels are called without prefetch addresses
     const std::size_t chunks = ceil_div(K, chunk);
     const std::size_t rows_of[2] = {tile_rows, M - (tiles_down - 1) * tile_rows};
     const std::size_t cols_of[2] = {tile_cols, N - (tiles_across - 1) * tile_cols};
@@ -106,11 +122,8 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
                 if (k >= chunks) continue;
                 const int last = k + 1 == chunks, add = k > 0;
                 if (kernels[r][c][last][add] != nullptr) continue;
-                const float* b = add ? &one : &beta;
-                const int flags = trans | (*b == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
-                kernels[r][c][last][add] = libxsmm_smmdispatch(
-                    static_cast<libxsmm_blasint>(cols_of[c]), static_cast<libxsmm_blasint>(rows_of[r]),
-                    static_cast<libxsmm_blasint>(chunk_of[last]), &ld_b, &ld_a, &ld_c, &one, b, &flags, &no_prefetch);
+                kernels[r][c][last][add] =
+                    kernel_for(trans_a, M, N, K, rows_of[r], cols_of[c], chunk_of[last], add ? 1.0f : beta);
                 if (kernels[r][c][last][add] == nullptr) return false;
             }
         }
@@ -169,19 +182,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 void gemm_batched(bool trans_a, bool trans_b, std::size_t batch, std::size_t M, std::size_t N, std::size_t K,
                   const float* A, const float* B, float beta, float* C) {
     if (batch == 0 || M == 0 || N == 0) return;
-    // One kernel for every product: each whole, (N,M,K) column-major as in
-    // xsmm_gemm above. Without one, each product goes through gemm().
-    libxsmm_smmfunction kernel = nullptr;
-    if (K > 0 && (beta == 0.0f || beta == 1.0f) && M * K <= INT_MAX && N * K <= INT_MAX && M * N <= INT_MAX) {
-        const libxsmm_blasint ld_b = static_cast<libxsmm_blasint>(N), ld_c = ld_b;
-        const libxsmm_blasint ld_a = static_cast<libxsmm_blasint>(trans_a ? M : K);
-        const int flags = (trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
-        const int no_prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
-        const float one = 1.0f;
-        kernel = libxsmm_smmdispatch(static_cast<libxsmm_blasint>(N), static_cast<libxsmm_blasint>(M),
-                                     static_cast<libxsmm_blasint>(K), &ld_b, &ld_a, &ld_c, &one, &beta, &flags,
-                                     &no_prefetch);
-    }
+    // One kernel for every product, each whole. Without one, each product
+    // goes through gemm().
+    const libxsmm_smmfunction kernel = libxsmm_takes(M, N, K, beta) ? kernel_for(trans_a, M, N, K, M, N, K, beta)
+                                                                    : nullptr;
     for_each_product(batch, M * N * K, [&](std::size_t i) {
         const float* a = A + i * M * K;
         const float* b = B + i * K * N;

@@ -42,6 +42,13 @@ void reference(bool ta, bool tb, const Case& c, const std::vector<float>& A, con
     }
 }
 
+std::vector<float> normal_floats(std::size_t n, std::mt19937& gen) {
+    std::normal_distribution<float> normal;
+    std::vector<float> v(n);
+    for (float& x : v) x = normal(gen);
+    return v;
+}
+
 }  // namespace
 
 TEST_CASE("blas::gemm: every tiling against a plain loop, one thread and two") {
@@ -54,13 +61,10 @@ TEST_CASE("blas::gemm: every tiling against a plain loop, one thread and two") {
         {600, 1, 300},    // one column
     };
     std::mt19937 gen(3);
-    std::normal_distribution<float> normal;
     const int threads = omp_get_max_threads();
     for (const Case& c : cases) {
-        std::vector<float> A(c.M * c.K), B(c.K * c.N), C0(c.M * c.N);
-        for (float& v : A) v = normal(gen);
-        for (float& v : B) v = normal(gen);
-        for (float& v : C0) v = normal(gen);
+        const std::vector<float> A = normal_floats(c.M * c.K, gen), B = normal_floats(c.K * c.N, gen),
+                                 C0 = normal_floats(c.M * c.N, gen);
         for (int ta = 0; ta < 2; ++ta) {
             for (int tb = 0; tb < 2; ++tb) {
                 for (float beta : {0.0f, 1.0f}) {
@@ -118,11 +122,8 @@ TEST_CASE("blas::gemm_batched: each product as gemm computes it, one kernel for 
     // and the backward's transposed ones.
     const std::size_t batch = 64, M = 32, N = 32, K = 16;
     std::mt19937 gen(5);
-    std::normal_distribution<float> normal;
-    std::vector<float> A(batch * M * K), B(batch * K * N), C0(batch * M * N);
-    for (float& v : A) v = normal(gen);
-    for (float& v : B) v = normal(gen);
-    for (float& v : C0) v = normal(gen);
+    const std::vector<float> A = normal_floats(batch * M * K, gen), B = normal_floats(batch * K * N, gen),
+                             C0 = normal_floats(batch * M * N, gen);
     for (int ta = 0; ta < 2; ++ta) {
         for (int tb = 0; tb < 2; ++tb) {
             for (float beta : {0.0f, 1.0f}) {
