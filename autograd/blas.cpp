@@ -152,14 +152,15 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
 }
 
 // Runs product(i) for i in [0, batch), one product per thread when there is
-// enough work. A batch too small to share out runs outside any OpenMP
-// construct: inside an `omp parallel if (false)` region a product no longer
-// sees a parallel region and splits itself again; OpenBLAS's did so by
-// starting a second, nested thread pool that spun against the first
-// (measured: sampling at the lecture config 3-4x slower on 2 threads than on 1).
+// enough work (kSplitWork, as for one product's tiles). A batch too small to
+// share out runs outside any OpenMP construct: inside an `omp parallel
+// if (false)` region a product no longer sees a parallel region and splits
+// itself again; OpenBLAS's did so by starting a second, nested thread pool
+// that spun against the first (measured: sampling at the lecture config 3-4x
+// slower on 2 threads than on 1).
 template <class F>
 void for_each_product(std::size_t batch, std::size_t work, F product) {
-    if (batch > 1 && batch * work > 100000 && !omp_in_parallel()) {
+    if (batch > 1 && batch * work >= kSplitWork && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
         for (std::size_t i = 0; i < batch; ++i) product(i);
     } else {

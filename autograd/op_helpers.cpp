@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace xgrad::detail {
 
 // xsimd's vectorised exp, several lanes at a time (exp(-inf) = 0 for the
 // masked entries), then the scalar tail.
-Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m) {
+void softmax_row(const Scalar* x, Scalar* y, std::size_t n) {
+    Scalar m = -std::numeric_limits<Scalar>::infinity();
+#pragma omp simd reduction(max : m)
+    for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[i]);
     using Batch = xsimd::batch<Scalar>;
     constexpr std::size_t W = Batch::size;
     Batch sum(Scalar(0));
@@ -23,7 +27,9 @@ Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m) {
     }
     Scalar total = xsimd::hadd(sum);
     for (; i < n; ++i) total += (y[i] = std::exp(x[i] - m));
-    return total;
+    const Scalar inv = Scalar(1) / total;
+#pragma omp simd
+    for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
 }
 
 std::size_t normalize_dim(const char* op, int dim, const Shape& shape) {

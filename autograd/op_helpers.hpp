@@ -1,4 +1,6 @@
-// Small helpers shared by the ops_*.cpp files (not part of the public API).
+// Small helpers shared by the ops_*.cpp files, and loops the KV cache
+// (models/kv_cache.cpp) and AdamW run exactly as the ops do (not part of the
+// public API).
 #pragma once
 
 #include "autograd/error.hpp"
@@ -25,10 +27,11 @@ struct AlongDim {
 };
 AlongDim along_dim(const Shape& shape, std::size_t dim);
 
-// y[i] = exp(x[i] - m) over a contiguous row of n, returning the sum of the
-// y (y may be x): softmax's exponentials, shared by the softmax op and the
-// KV cache's attention so both compute the same numbers.
-Scalar exp_shifted_row(const Scalar* x, Scalar* y, std::size_t n, Scalar m);
+// The softmax of one contiguous row of n (y may be x): less the row's max,
+// exp (exp(-inf) = 0 for masked entries), divided by the sum; several lanes
+// at a time. Shared by the softmax op and the KV cache's attention, so both
+// compute the same numbers.
+void softmax_row(const Scalar* x, Scalar* y, std::size_t n);
 
 // LayerNorm's forward over N rows of C: y = (x - mean) * rstd * w + b, with
 // the biased variance as PyTorch's, rows shared between threads. The

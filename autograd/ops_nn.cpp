@@ -16,17 +16,20 @@ namespace xgrad {
 
 using detail::accumulate_grad;
 using detail::along_dim;
-using detail::exp_shifted_row;
 using detail::GradOnly;
 using detail::kParallelElements;
 using detail::normalize_dim;
 
 namespace {
 
-// SplitMix64's finaliser: a fast, well-mixed 64-bit hash of a counter, so the
-// i-th random number of a stream is computed directly from i (counter-based).
+// SplitMix64's increment (the golden ratio in 64 bits).
+constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
+
+// One step of SplitMix64 from state z: add the increment, then mix. Its
+// numbers are mix64(seed + i * kGamma), so the i-th random number of a
+// stream is computed directly from i (counter-based).
 std::uint64_t mix64(std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
+    z += kGamma;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -44,33 +47,24 @@ Tensor softmax(const Tensor& a, int dim) {
     // Each slice (o, :, k) is one softmax. Subtracting its max first keeps exp
     // from overflowing on large inputs and leaves the result unchanged. The
     // slices are independent, so threads share them out.
-#pragma omp parallel for schedule(static) if (outer * n * inner > 65536)
+#pragma omp parallel for schedule(static) if (outer * n * inner > kParallelElements)
     for (std::size_t o = 0; o < outer; ++o) {
+        if (inner == 1) {  // a contiguous row: the last dim, as attention uses it
+            detail::softmax_row(x + o * n, py + o * n, n);
+            continue;
+        }
         for (std::size_t k = 0; k < inner; ++k) {
             const std::size_t base = o * n * inner + k;
             Scalar m = -std::numeric_limits<Scalar>::infinity();
+            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
             Scalar total = 0;
-            if (inner == 1) {  // a contiguous row: the last dim, as attention uses it
-                const Scalar* row = x + base;
-#pragma omp simd reduction(max : m)
-                for (std::size_t i = 0; i < n; ++i) m = std::max(m, row[i]);
-                total = exp_shifted_row(row, py + base, n, m);
-            } else {
-                for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
-                for (std::size_t i = 0; i < n; ++i) {
-                    const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
-                    py[base + i * inner] = e;
-                    total += e;
-                }
+            for (std::size_t i = 0; i < n; ++i) {
+                const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
+                py[base + i * inner] = e;
+                total += e;
             }
             const Scalar inv = Scalar(1) / total;
-            if (inner == 1) {
-                Scalar* row = py + base;
-#pragma omp simd
-                for (std::size_t i = 0; i < n; ++i) row[i] *= inv;
-            } else {
-                for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
-            }
+            for (std::size_t i = 0; i < n; ++i) py[base + i * inner] *= inv;
         }
     }
     return Tensor::from_op(std::move(y), "softmax", {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
@@ -78,7 +72,7 @@ Tensor softmax(const Tensor& a, int dim) {
         Scalar* dx = detail::grad_ptr(a);
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
-#pragma omp parallel for schedule(static) if (outer * n * inner > 65536)
+#pragma omp parallel for schedule(static) if (outer * n * inner > kParallelElements)
         for (std::size_t o = 0; o < outer; ++o) {
             for (std::size_t k = 0; k < inner; ++k) {
                 const std::size_t base = o * n * inner + k;
@@ -335,7 +329,7 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     std::uint8_t* pk = keep.data();
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
     for (std::size_t i = 0; i < n; ++i) {
-        const bool kept = static_cast<std::uint32_t>(mix64(seed + i * 0x9e3779b97f4a7c15ULL) >> 32) >= threshold;
+        const bool kept = static_cast<std::uint32_t>(mix64(seed + i * kGamma) >> 32) >= threshold;
         pk[i] = kept;
         py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }

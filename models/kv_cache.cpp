@@ -79,15 +79,6 @@ Array layer_norm(const Array& x, std::size_t rows, const nn::LayerNorm& ln) {
     return y;
 }
 
-// softmax of one row of n scores in place, as the op: less the row's max,
-// exp (exp(-inf) = 0 for the masked entries), divided by the sum.
-void softmax_row(Scalar* x, std::size_t n) {
-    Scalar m = -std::numeric_limits<Scalar>::infinity();
-    for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-    const Scalar inv = Scalar(1) / detail::exp_shifted_row(x, x, n, m);
-    for (std::size_t j = 0; j < n; ++j) x[j] *= inv;
-}
-
 // x (B*n, C): the last m of each sequence's n rows, (B*m, C).
 Array last_rows(const Array& x, std::size_t B, std::size_t n, std::size_t m) {
     if (m == n) return x;
@@ -180,7 +171,7 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
                 for (std::size_t j = 0; j < Tn; ++j) row[j] *= scale;
                 // masked_fill(tril == 0, -inf): row r is position t0 + n - m + r
                 for (std::size_t j = t0 + n - m + r + 1; j < Tn; ++j) row[j] = -std::numeric_limits<Scalar>::infinity();
-                softmax_row(row, Tn);  // wei = softmax(wei, -1)
+                detail::softmax_row(row, row, Tn);  // wei = softmax(wei, -1)
             }
             // out = wei @ v: (m, Tn) @ (Tn, hs) -> (m, hs)
             if (m > 4) {
