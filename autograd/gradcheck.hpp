@@ -7,6 +7,12 @@
 // element at a time. In double precision (the xgrad64 build) the difference is
 // accurate to about 1e-9, so a backward that is wrong by 1e-4 relative stands
 // out by five orders of magnitude.
+//
+// Gradients accumulate, so the check also proves that every backward adds:
+// each input's grad starts as random numbers, and what the backward added to
+// them must be the numeric gradient; then f is called twice in one graph (each
+// input feeding two consumers, as a residual or a tied weight does) and the
+// backward must add it twice. A backward that writes `=` instead of `+=` fails.
 #pragma once
 
 #include "autograd/tensor.hpp"

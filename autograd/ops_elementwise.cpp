@@ -63,6 +63,8 @@ void check_broadcast(const char* op, const Shape& a, const Shape& b) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+    a.expect_defined("add");
+    b.expect_defined("add");
     check_broadcast("add", a.shape(), b.shape());
     Array y;
     if (a.shape() == b.shape()) {  // the residual connections: one parallel loop
@@ -82,6 +84,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+    a.expect_defined("sub");
+    b.expect_defined("sub");
     check_broadcast("sub", a.shape(), b.shape());
     Array y = a.data() - b.data();
     return Tensor::from_op(std::move(y), "sub", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
@@ -91,6 +95,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+    a.expect_defined("mul");
+    b.expect_defined("mul");
     check_broadcast("mul", a.shape(), b.shape());
     Array y = a.data() * b.data();
     return Tensor::from_op(std::move(y), "mul", {a, b}, [a, b](const Node& out) {
@@ -100,22 +106,26 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+    a.expect_defined("div");
+    b.expect_defined("div");
     check_broadcast("div", a.shape(), b.shape());
     Array y = a.data() / b.data();
-    return Tensor::from_op(std::move(y), "div", {a, b}, [a, b](const Node& out) {
-        // y = a / b:  dy/da = 1 / b,  dy/db = -a / b^2 = -y / b
-        if (a.requires_grad()) accumulate_grad(a, sum_to(out.grad / b.data(), a.shape()));
+    // y = a / b:  dy/da = 1 / b,  dy/db = -a / b^2 = -y / b (the numerator's values are never read)
+    return Tensor::from_op(std::move(y), "div", {a, b}, [a = GradOnly(a), b](const Node& out) {
+        if (a.node) accumulate_grad(a, sum_to(out.grad / b.data(), a.shape));
         if (b.requires_grad()) accumulate_grad(b, sum_to(-out.grad * out.data / b.data(), b.shape()));
     });
 }
 
 Tensor add(const Tensor& a, Scalar s) {
+    a.expect_defined("add");
     Array y = map(a.data(), [s](Scalar x) { return x + s; });
     return Tensor::from_op(std::move(y), "add", {a}, [a = GradOnly(a)](const Node& out) { add_reduced_grad(a, out.grad); },
                            /*backward_reads_output=*/false);
 }
 
 Tensor mul(const Tensor& a, Scalar s) {
+    a.expect_defined("mul");
     Array y = map(a.data(), [s](Scalar x) { return x * s; });
     return Tensor::from_op(std::move(y), "mul", {a}, [a = GradOnly(a), s](const Node& out) {
         add_reduced_grad(a, out.grad, s);
@@ -123,6 +133,7 @@ Tensor mul(const Tensor& a, Scalar s) {
 }
 
 Tensor rsub(const Tensor& a, Scalar s) {
+    a.expect_defined("rsub");
     Array y = s - a.data();
     return Tensor::from_op(std::move(y), "rsub", {a}, [a = GradOnly(a)](const Node& out) {
         add_reduced_grad(a, out.grad, Scalar(-1));
@@ -130,6 +141,7 @@ Tensor rsub(const Tensor& a, Scalar s) {
 }
 
 Tensor rdiv(const Tensor& a, Scalar s) {
+    a.expect_defined("rdiv");
     Array y = s / a.data();
     // y = s / a:  dy/da = -s / a^2 = -y / a
     return Tensor::from_op(std::move(y), "rdiv", {a},
@@ -137,6 +149,7 @@ Tensor rdiv(const Tensor& a, Scalar s) {
 }
 
 Tensor neg(const Tensor& a) {
+    a.expect_defined("neg");
     Array y = -a.data();
     return Tensor::from_op(std::move(y), "neg", {a}, [a = GradOnly(a)](const Node& out) {
         add_reduced_grad(a, out.grad, Scalar(-1));
@@ -144,6 +157,7 @@ Tensor neg(const Tensor& a) {
 }
 
 Tensor pow(const Tensor& a, Scalar exponent) {
+    a.expect_defined("pow");
     Array y = xt::pow(a.data(), exponent);
     // y = a^p:  dy/da = p * a^(p-1)
     return Tensor::from_op(std::move(y), "pow", {a}, [a, exponent](const Node& out) {
@@ -152,6 +166,7 @@ Tensor pow(const Tensor& a, Scalar exponent) {
 }
 
 Tensor exp(const Tensor& a) {
+    a.expect_defined("exp");
     Array y = xt::exp(a.data());
     // y = e^a:  dy/da = y
     return Tensor::from_op(std::move(y), "exp", {a},
@@ -159,12 +174,14 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
+    a.expect_defined("log");
     Array y = xt::log(a.data());
     return Tensor::from_op(std::move(y), "log", {a}, [a](const Node& out) { accumulate_grad(a, out.grad / a.data()); },
                            /*backward_reads_output=*/false);
 }
 
 Tensor sqrt(const Tensor& a) {
+    a.expect_defined("sqrt");
     Array y = xt::sqrt(a.data());
     // y = a^(1/2):  dy/da = 1 / (2 y)
     return Tensor::from_op(std::move(y), "sqrt", {a},
@@ -172,6 +189,7 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor tanh(const Tensor& a) {
+    a.expect_defined("tanh");
     Array y = xt::tanh(a.data());
     // dy/da = 1 - y^2
     return Tensor::from_op(std::move(y), "tanh", {a}, [a = GradOnly(a)](const Node& out) {
@@ -180,6 +198,7 @@ Tensor tanh(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& a) {
+    a.expect_defined("relu");
     Array y = map(a.data(), [](Scalar x) { return x < 0 ? Scalar(0) : x; });  // NaN stays NaN, as in PyTorch
     // dy/da = 1 where the input was positive (where the output is), else 0
     return Tensor::from_op(std::move(y), "relu", {a}, [a = GradOnly(a)](const Node& out) {

@@ -8,6 +8,8 @@
 namespace xgrad {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+    a.expect_defined("matmul");
+    b.expect_defined("matmul");
     const Shape& sa = a.shape();
     const Shape& sb = b.shape();
     const std::string shapes = shape_str(sa) + " @ " + shape_str(sb);
@@ -56,6 +58,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    x.expect_defined("linear");
+    weight.expect_defined("linear");
     const Shape& sx = x.shape();
     const Shape& sw = weight.shape();
     if (sw.size() != 2 || sx.empty() || sx.back() != sw[1]) {
@@ -82,7 +86,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     }
 
     return Tensor::from_op(std::move(y), "linear", {x, weight, bias},
-                           [x, weight, bias, rows, in, out_features](const Node& out) {
+                           [x, weight, bias = detail::GradOnly(bias), rows, in, out_features](const Node& out) {
         const Scalar* dy = out.grad.data();  // (rows, out)
         if (Scalar* dx = detail::grad_ptr(x)) {          // dx (rows,in) += dy (rows,out) @ W (out,in)
             blas::gemm(false, false, rows, in, out_features, Scalar(1), dy, weight.data().data(), Scalar(1), dx);

@@ -39,6 +39,7 @@ std::uint64_t mix64(std::uint64_t z) {
 }  // namespace
 
 Tensor softmax(const Tensor& a, int dim) {
+    a.expect_defined("softmax");
     const std::size_t d = normalize_dim("softmax", dim, a.shape());
     const auto [outer, n, inner] = along_dim(a.shape(), d);
     Array y = Array::from_shape(a.shape());
@@ -96,6 +97,7 @@ Tensor softmax(const Tensor& a, int dim) {
 }
 
 Tensor log_softmax(const Tensor& a, int dim) {
+    a.expect_defined("log_softmax");
     const std::size_t d = normalize_dim("log_softmax", dim, a.shape());
     const auto [outer, n, inner] = along_dim(a.shape(), d);
     Array y = Array::from_shape(a.shape());
@@ -133,6 +135,7 @@ Tensor log_softmax(const Tensor& a, int dim) {
 }
 
 Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
+    a.expect_defined("masked_fill");
     // The mask must broadcast to a's shape. The causal mask (T,T) over (B,T,T)
     // is the common case: a mask whose shape is a's trailing dims repeats every
     // mask.size() elements. Any other broadcast is expanded once.
@@ -176,6 +179,7 @@ Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
 }
 
 Tensor embedding(const Tensor& weight, const Index& indices) {
+    weight.expect_defined("embedding");
     if (weight.dim() != 2) throw Error("embedding: the weight must be 2-D (num_embeddings, dim), got " +
                                        shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1];
@@ -204,6 +208,9 @@ Tensor embedding(const Tensor& weight, const Index& indices) {
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Scalar eps) {
+    x.expect_defined("layer_norm");
+    weight.expect_defined("layer_norm");
+    bias.expect_defined("layer_norm");
     const std::size_t C = x.dim() ? x.shape().back() : 0;
     if (C == 0 || weight.shape() != Shape{C} || bias.shape() != Shape{C}) {
         throw Error("layer_norm: input " + shape_str(x.shape()) + ", weight " + shape_str(weight.shape()) +
@@ -267,6 +274,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Sca
 }
 
 Tensor cross_entropy(const Tensor& logits, const Index& targets) {
+    logits.expect_defined("cross_entropy");
     if (logits.dim() != 2 || targets.dimension() != 1 || targets.shape()[0] != logits.shape()[0]) {
         throw Error("cross_entropy: logits " + shape_str(logits.shape()) + " and targets " +
                     shape_str(Shape(targets.shape().begin(), targets.shape().end())) +
@@ -308,6 +316,7 @@ Tensor cross_entropy(const Tensor& logits, const Index& targets) {
 }
 
 Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
+    x.expect_defined("dropout");
     if (!(p >= 0 && p < 1)) throw Error("dropout: p must be in [0, 1), got " + std::to_string(p));
     if (!training || p == 0) return x;  // identity: no node at all
     // Inverted dropout: keep each element with probability 1 - p and scale it

@@ -26,6 +26,7 @@ Shape reduced_shape(const Shape& shape, std::size_t dim, bool keepdim) {
 
 // Sum along `dim`, times `scale` (1 for sum, 1/n for mean).
 Tensor sum_along(const char* op, const Tensor& a, int dim, bool keepdim, bool average) {
+    a.expect_defined(op);
     const std::size_t d = normalize_dim(op, dim, a.shape());
     const auto [outer, n, inner] = along_dim(a.shape(), d);
     const Scalar scale = average ? Scalar(1) / static_cast<Scalar>(n) : Scalar(1);
@@ -55,12 +56,14 @@ Tensor sum_along(const char* op, const Tensor& a, int dim, bool keepdim, bool av
 }  // namespace
 
 Tensor sum(const Tensor& a) {
+    a.expect_defined("sum");
     Array y = Array(xt::sum(a.data())());
     return Tensor::from_op(std::move(y), "sum", {a}, [a = GradOnly(a)](const Node& out) { accumulate_grad(a, out.grad()); },
                            /*backward_reads_output=*/false);
 }
 
 Tensor mean(const Tensor& a) {
+    a.expect_defined("mean");
     const Scalar n = static_cast<Scalar>(a.numel());
     Array y = Array(xt::sum(a.data())() / n);
     return Tensor::from_op(std::move(y), "mean", {a},
@@ -72,6 +75,7 @@ Tensor sum(const Tensor& a, int dim, bool keepdim) { return sum_along("sum", a, 
 Tensor mean(const Tensor& a, int dim, bool keepdim) { return sum_along("mean", a, dim, keepdim, true); }
 
 Tensor max(const Tensor& a, int dim, bool keepdim) {
+    a.expect_defined("max");
     const std::size_t d = normalize_dim("max", dim, a.shape());
     const auto [outer, n, inner] = along_dim(a.shape(), d);
     if (n == 0) throw Error("max: dim " + std::to_string(dim) + " of shape " + shape_str(a.shape()) + " is empty");

@@ -53,6 +53,7 @@ Shape resolve_view_shape(const char* op, const Shape& from, const std::vector<st
 }
 
 Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t>& to) {
+    a.expect_defined(op);
     Array y = a.data();
     y.reshape(resolve_view_shape(op, a.shape(), to));
     return Tensor::from_op(std::move(y), op, {a}, [a = GradOnly(a)](const Node& out) {
@@ -82,6 +83,7 @@ void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::s
 }
 
 Tensor transpose_last_two(const Tensor& a) {
+    a.expect_defined("transpose_last_two");
     const Shape& s = a.shape();
     const std::size_t M = s[s.size() - 2], N = s.back(), batch = a.numel() / std::max<std::size_t>(M * N, 1);
     Shape shape = s;
@@ -100,6 +102,7 @@ Tensor view(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view_as
 Tensor reshape(const Tensor& a, std::vector<std::ptrdiff_t> shape) { return view_as("reshape", a, shape); }
 
 Tensor transpose(const Tensor& a, int dim0, int dim1) {
+    a.expect_defined("transpose");
     const std::size_t d0 = normalize_dim("transpose", dim0, a.shape());
     const std::size_t d1 = normalize_dim("transpose", dim1, a.shape());
     const std::size_t rank = a.dim();
@@ -117,6 +120,7 @@ Tensor transpose(const Tensor& a, int dim0, int dim1) {
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int dim) {
+    for (const Tensor& t : tensors) t.expect_defined("cat");
     if (tensors.empty()) throw Error("cat: needs at least one tensor");
     const Shape& first = tensors[0].shape();
     const std::size_t d = normalize_dim("cat", dim, first);
@@ -163,6 +167,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
 }
 
 Tensor slice(const Tensor& a, int dim, std::size_t start, std::size_t end) {
+    a.expect_defined("slice");
     const std::size_t d = normalize_dim("slice", dim, a.shape());
     if (start > end || end > a.shape()[d]) {
         throw Error("slice: range [" + std::to_string(start) + ", " + std::to_string(end) + ") out of range for dim " +

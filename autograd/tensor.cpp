@@ -59,8 +59,20 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
     node_->handles = 1;
 }
 
+Tensor Tensor::none(const char* why) {
+    Tensor t;
+    t.why_empty_ = why;
+    return t;
+}
+
+void Tensor::throw_empty(const char* call) const {
+    throw Error(std::string(call) + ": the tensor is empty (" +
+                (why_empty_ ? why_empty_ : "a default-constructed Tensor holds no values; assign it an op's result first") +
+                ")");
+}
+
 Tensor& Tensor::operator=(const Tensor& other) {
-    if (node_ != other.node_) {
+    if (this != &other) {
         Tensor copy(other);
         *this = std::move(copy);
     }
@@ -71,6 +83,7 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
     if (this != &other) {
         release();
         node_ = std::move(other.node_);
+        why_empty_ = other.why_empty_;
     }
     return *this;
 }
@@ -107,6 +120,7 @@ Tensor Tensor::from_op(Array data, const char* op, std::vector<Tensor> inputs, B
 }
 
 std::size_t Tensor::size(int d) const {
+    checked("size");
     const int n = static_cast<int>(dim());
     const int k = d < 0 ? d + n : d;
     if (k < 0 || k >= n) {
@@ -116,6 +130,7 @@ std::size_t Tensor::size(int d) const {
 }
 
 Scalar Tensor::item() const {
+    checked("item");
     if (numel() != 1) {
         throw Error("item: needs a tensor with one element, got shape " + shape_str(shape()));
     }
@@ -123,28 +138,40 @@ Scalar Tensor::item() const {
 }
 
 Tensor& Tensor::requires_grad_(bool on) {
-    node_->requires_grad = on;
+    checked("requires_grad_").requires_grad = on;
     return *this;
 }
 
-Array& Tensor::grad() { return node_->grad_buffer(); }
+Array& Tensor::grad() { return checked("grad").grad_buffer(); }
 
 void Tensor::zero_grad() {
-    node_->grad = Array();
-    node_->has_grad = false;
+    Node& n = checked("zero_grad");
+    n.grad = Array();
+    n.has_grad = false;
 }
 
-Tensor Tensor::detach() const { return Tensor(node_->data); }
+Tensor Tensor::detach() const { return Tensor(checked("detach").data); }
 
-void Tensor::backward() {
+void Tensor::backward(bool retain_graph) {
+    checked("backward");
     if (numel() != 1) {
         throw Error("backward: needs a tensor with one element (a loss), got shape " + shape_str(shape()) +
                     "; reduce it first, for example with sum() or mean()");
     }
-    backward(xt::ones<Scalar>(shape()));
+    backward(xt::ones<Scalar>(shape()), retain_graph);
 }
 
-void Tensor::backward(const Array& grad_output) {
+namespace {
+[[noreturn]] void throw_released(const Node& n) {
+    throw Error(std::string("backward: the graph through '") + n.op + "' (shape " + shape_str(n.shape()) +
+                ") was already released by an earlier backward(); run the forward again, or pass "
+                "retain_graph = true to the first backward");
+}
+}  // namespace
+
+void Tensor::backward(const Array& grad_output, bool retain_graph) {
+    checked("backward");
+    if (node_->graph_released) throw_released(*node_);
     if (!requires_grad()) {
         throw Error("backward: the tensor does not require grad (no input had requires_grad, or it was made "
                     "under NoGradGuard)");
@@ -165,6 +192,7 @@ void Tensor::backward(const Array& grad_output) {
         auto& [n, next] = stack.back();
         if (next < n->parents.size()) {
             const std::shared_ptr<Node>& p = n->parents[next++];
+            if (p->graph_released) throw_released(*p);  // before any gradient is touched
             if (p->requires_grad && visited.insert(p.get()).second) {
                 stack.emplace_back(p, 0);  // (`n` may dangle after this; it is not used again)
             }
@@ -190,13 +218,18 @@ void Tensor::backward(const Array& grad_output) {
             }
         }
         if (n.backward_fn) {
-            // An intermediate is done: its grad is no longer needed, and
-            // dropping its closure and parent links releases the values the
-            // closure saved, so memory falls as the walk goes on.
+            // An intermediate is done: its grad is no longer needed (PyTorch
+            // keeps only leaves' grads), and dropping its closure and parent
+            // links releases the values the closure saved, so memory falls as
+            // the walk goes on. With retain_graph the graph stays for another
+            // backward.
             n.grad = Array();
             n.has_grad = false;
-            n.backward_fn = nullptr;
-            n.parents.clear();
+            if (!retain_graph) {
+                n.backward_fn = nullptr;
+                n.parents.clear();
+                n.graph_released = true;
+            }
         }
         it->reset();  // the node itself dies here unless a handle still holds it
     }

@@ -58,6 +58,9 @@ struct Node {
     int handles = 0;                    // Tensor handles to this node
     bool backward_reads_output = true;  // set by the op in from_op
     bool data_released = false;        // data was freed; `released_shape` keeps its shape
+    // An earlier backward() walked through this intermediate and dropped its
+    // closure and parent links: a later backward cannot pass it (see backward).
+    bool graph_released = false;
     Shape released_shape;
     const Shape& shape() const { return data_released ? released_shape : data.shape(); }
 
@@ -73,36 +76,50 @@ class Tensor {
 public:
     Tensor() = default;  // an empty handle (for example, a Linear without bias)
     explicit Tensor(Array data, bool requires_grad = false);
+    // An empty handle that says why it is empty, as PyTorch's None would in
+    // context: using it throws an Error with `why` ("the model was called
+    // without targets, so it computed no loss").
+    static Tensor none(const char* why);
     // Copies and moves keep the node's count of handles (see Node::handles).
-    Tensor(const Tensor& other) : node_(other.node_) { retain(); }
-    Tensor(Tensor&& other) noexcept : node_(std::move(other.node_)) {}
+    Tensor(const Tensor& other) : node_(other.node_), why_empty_(other.why_empty_) { retain(); }
+    Tensor(Tensor&& other) noexcept : node_(std::move(other.node_)), why_empty_(other.why_empty_) {}
     Tensor& operator=(const Tensor& other);
     Tensor& operator=(Tensor&& other) noexcept;
     ~Tensor() { release(); }
 
+    // Every accessor below throws an Error naming itself on an empty handle.
     bool defined() const { return node_ != nullptr; }
-    const Array& data() const { return node_->data; }
-    Array& data() { return node_->data; }
-    const Shape& shape() const { return node_->shape(); }
-    std::size_t dim() const { return node_->data.dimension(); }
+    const Array& data() const { return checked("data").data; }
+    Array& data() { return checked("data").data; }
+    const Shape& shape() const { return checked("shape").shape(); }
+    std::size_t dim() const { return shape().size(); }
     std::size_t size(int d) const;  // PyTorch's x.size(-1): negative dims count from the end
-    std::size_t numel() const { return node_->data.size(); }
+    std::size_t numel() const { return checked("numel").data.size(); }
     Scalar item() const;            // the value of a one-element tensor
 
-    bool requires_grad() const { return node_->requires_grad; }
+    bool requires_grad() const { return checked("requires_grad").requires_grad; }
     Tensor& requires_grad_(bool on = true);
-    bool has_grad() const { return node_->has_grad; }
+    bool has_grad() const { return checked("has_grad").has_grad; }
     Array& grad();                  // allocated as zeros if no backward has reached it yet
-    const char* op() const { return node_->op; }
+    const char* op() const { return checked("op").op; }
     Node* node() const { return node_.get(); }
 
     // Backpropagates from this one-element tensor (d self / d self = 1), then
-    // releases the graph so intermediate activations are freed.
-    void backward();
+    // releases the graph so intermediate activations are freed. A second
+    // backward through the released part throws, as PyTorch does, unless the
+    // first kept it with retain_graph = true.
+    void backward(bool retain_graph = false);
     // The same from a tensor of any shape, given d loss / d self.
-    void backward(const Array& grad_output);
+    void backward(const Array& grad_output, bool retain_graph = false);
     void zero_grad();               // drops the gradient (PyTorch's set_to_none)
     Tensor detach() const;          // same values, new leaf, no history
+
+    // Throws "NAME: the tensor is empty (...)" unless the handle is defined.
+    // Ops call it on their inputs with the op's name.
+    const Tensor& expect_defined(const char* name) const {
+        checked(name);
+        return *this;
+    }
 
     // PyTorch-style methods, forwarding to the free functions in ops.hpp.
     Tensor transpose(int dim0, int dim1) const;
@@ -122,8 +139,14 @@ private:
         if (node_) ++node_->handles;
     }
     void release();  // drops this handle; may free the node's data (see Node::handles)
+    Node& checked(const char* call) const {
+        if (!node_) throw_empty(call);
+        return *node_;
+    }
+    [[noreturn]] void throw_empty(const char* call) const;
 
     std::shared_ptr<Node> node_;
+    const char* why_empty_ = nullptr;  // see none()
 };
 
 // Is the graph being recorded? NoGradGuard turns it off for evaluation and generation.

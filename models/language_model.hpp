@@ -32,7 +32,12 @@ struct LanguageModel {
     // cross_entropy); loss is empty without targets.
     struct Output {
         Tensor logits;
-        Tensor loss;
+        Tensor loss;  // PyTorch's None without targets: using it throws an Error that says so
+        Output(Tensor logits_, Tensor loss_)
+            : logits(std::move(logits_)),
+              loss(loss_.defined() ? std::move(loss_)
+                                   : Tensor::none("the model was called without targets, so it computed no loss; "
+                                                  "call model(idx, targets)")) {}
     };
     virtual Output operator()(const Index& idx, const std::optional<Index>& targets = std::nullopt) const = 0;
 

@@ -351,6 +351,11 @@ std::vector<Check> checks() {
 
 }  // namespace
 
+Settings settings() {
+    const GradcheckOptions options;
+    return {options.eps, options.tolerance};
+}
+
 std::vector<std::string> names() {
     std::vector<std::string> out;
     for (const Check& c : checks()) out.push_back(c.name);

@@ -20,6 +20,12 @@ struct Row {
 };
 
 std::vector<std::string> names();
+// The finite-difference step and the tolerance every check uses (the double
+// build's GradcheckOptions), for `xgrad gradcheck` to print.
+struct Settings {
+    double eps = 0, tolerance = 0;
+};
+Settings settings();
 // Runs every check, or only those whose name starts with `only`.
 std::vector<Row> run(const std::string& only = "");
 

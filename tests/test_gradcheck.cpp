@@ -55,3 +55,26 @@ TEST_CASE("every op and every module passes its gradient check") {
     }
     CHECK(modules == 6);
 }
+
+namespace {
+
+// y = 2x with a backward that overwrites its input's gradient instead of
+// adding to it: right alone, wrong wherever the input has another consumer.
+Tensor overwriting_double(const Tensor& x) {
+    Array y = x.data() * Scalar(2);
+    return Tensor::from_op(std::move(y), "overwriting_double", {x}, [x](const Node& out) {
+        x.node()->grad_buffer() = out.grad * Scalar(2);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("the checker fails on a backward that overwrites the gradient instead of adding to it") {
+    Tensor x = test::randn({3, 4}, 3);
+    const GradcheckResult r = gradcheck("overwrite", [&] { return overwriting_double(x); }, {{"x", x}});
+    INFO("measured " << r.max_rel_error << " in " << r.worst);
+    CHECK_FALSE(r.passed);
+    CHECK(r.max_rel_error > 0.1);
+    // and the inputs' gradients are left as none, as before the check
+    CHECK_FALSE(x.has_grad());
+}

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -198,4 +199,149 @@ TEST_CASE("errors name the op and the shapes") {
     CHECK_THROWS_WITH_AS(masked_fill(a, Mask::from_shape({3, 3}), 0), doctest::Contains("masked_fill: mask of shape (3,3)"),
                          Error);
     CHECK_THROWS_WITH_AS(a.size(2), doctest::Contains("size: dim 2 out of range"), Error);
+}
+
+TEST_CASE("a second backward through a released graph throws; retain_graph keeps it and gets it right") {
+    // h = exp(x); l1 = sum(h); l2 = sum(h * h): d(l1 + l2)/dx = e^x + 2 e^{2x}
+    const Array x0 = {0.5, -1.0, 2.0};
+    const Array expected = xt::exp(x0) + Scalar(2) * xt::exp(Scalar(2) * x0);
+    {
+        Tensor x(x0, true);
+        Tensor h = exp(x);
+        Tensor l1 = sum(h), l2 = sum(h * h);
+        l1.backward();
+        CHECK_THROWS_WITH_AS(l2.backward(), doctest::Contains("backward: the graph through 'exp' (shape (3)) was "
+                                                               "already released by an earlier backward(); run the "
+                                                               "forward again"), Error);
+        XGRAD_CHECK_CLOSE("x.grad is l1's alone, untouched by the refused backward", x.grad(), Array(xt::exp(x0)), 0);
+        CHECK_THROWS_WITH_AS(l1.backward(), doctest::Contains("already released"), Error);  // the same loss twice
+    }
+    {
+        Tensor x(x0, true);
+        Tensor h = exp(x);
+        Tensor l1 = sum(h), l2 = sum(h * h);
+        l1.backward(/*retain_graph=*/true);
+        l2.backward();
+        XGRAD_CHECK_CLOSE("x.grad with retain_graph", x.grad(), expected, 1e-6);
+    }
+    {  // and the same loss twice with retain_graph accumulates twice, as PyTorch does
+        Tensor x(x0, true);
+        Tensor l = sum(exp(x) * Scalar(3));
+        l.backward(true);
+        l.backward();
+        XGRAD_CHECK_CLOSE("twice", x.grad(), Array(Scalar(6) * xt::exp(x0)), 1e-6);
+    }
+}
+
+TEST_CASE("an empty Tensor throws an Error that names the call, never crashes") {
+    Tensor empty;
+    CHECK_THROWS_WITH_AS(empty.item(), doctest::Contains("item: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.shape(), doctest::Contains("shape: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.grad(), doctest::Contains("grad: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.backward(), doctest::Contains("backward: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.data(), doctest::Contains("data: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.size(-1), doctest::Contains("size: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.numel(), doctest::Contains("numel: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.zero_grad(), doctest::Contains("zero_grad: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.requires_grad_(), doctest::Contains("requires_grad_: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.detach(), doctest::Contains("detach: the tensor is empty"), Error);
+    Tensor a = test::randn({2, 3}, 1);
+    CHECK_THROWS_WITH_AS(a + empty, doctest::Contains("add: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(matmul(empty, a), doctest::Contains("matmul: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(exp(empty), doctest::Contains("exp: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(softmax(empty, -1), doctest::Contains("softmax: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(cat({a, empty}, 0), doctest::Contains("cat: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(sum(empty, 0), doctest::Contains("sum: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(empty.transpose(0, 1), doctest::Contains("transpose: the tensor is empty"), Error);
+    CHECK_THROWS_WITH_AS(linear(empty, a, {}), doctest::Contains("linear: the tensor is empty"), Error);
+    CHECK(linear(a, test::randn({4, 3}, 2), {}).shape() == Shape{2, 4});  // an empty bias is no bias
+    const Tensor why = Tensor::none("no loss without targets");
+    const Tensor copy = why;
+    CHECK_THROWS_WITH_AS(copy.item(), "item: the tensor is empty (no loss without targets)", Error);
+}
+
+TEST_CASE("every op frees the inputs its backward does not read once their handles go") {
+    // Each input is an intermediate (leaf * 1) whose handle is dropped after
+    // the op; the graph still links it. What the backward needs (by the
+    // op's derivative) must stay; everything else must be freed. The output
+    // is followed by one more op so that it too is an intermediate.
+    using Inputs = std::vector<Tensor>;
+    struct Case {
+        const char* op;
+        std::vector<Shape> shapes;
+        std::function<Tensor(const Inputs&)> f;
+        std::vector<bool> input_freed;  // per input: its backward never reads its values
+        bool output_freed;              // the backward never reads the output
+    };
+    Generator gen(5);
+    const Index idx = {{0, 2, 1}};
+    const Index targets = {1, 0, 3};
+    Mask upper = Mask::from_shape({3, 3});
+    for (std::size_t i = 0; i < 9; ++i) upper.data()[i] = i % 3 > i / 3;
+    const std::vector<Case> cases = {
+        {"add", {{3, 4}, {3, 4}}, [](const Inputs& x) { return x[0] + x[1]; }, {true, true}, true},
+        {"add broadcast", {{3, 4}, {4}}, [](const Inputs& x) { return x[0] + x[1]; }, {true, true}, true},
+        {"sub", {{3, 4}, {3, 4}}, [](const Inputs& x) { return x[0] - x[1]; }, {true, true}, true},
+        {"mul", {{3, 4}, {3, 4}}, [](const Inputs& x) { return x[0] * x[1]; }, {false, false}, true},
+        {"div", {{3, 4}, {3, 4}}, [](const Inputs& x) { return x[0] / x[1]; }, {true, false}, false},
+        {"add scalar", {{3, 4}}, [](const Inputs& x) { return x[0] + Scalar(2); }, {true}, true},
+        {"mul scalar", {{3, 4}}, [](const Inputs& x) { return x[0] * Scalar(2); }, {true}, true},
+        {"rsub", {{3, 4}}, [](const Inputs& x) { return Scalar(2) - x[0]; }, {true}, true},
+        {"rdiv", {{3, 4}}, [](const Inputs& x) { return Scalar(2) / x[0]; }, {false}, false},
+        {"neg", {{3, 4}}, [](const Inputs& x) { return -x[0]; }, {true}, true},
+        {"pow", {{3, 4}}, [](const Inputs& x) { return pow(x[0], Scalar(1.5)); }, {false}, true},
+        {"exp", {{3, 4}}, [](const Inputs& x) { return exp(x[0]); }, {true}, false},
+        {"log", {{3, 4}}, [](const Inputs& x) { return log(x[0]); }, {false}, true},
+        {"sqrt", {{3, 4}}, [](const Inputs& x) { return sqrt(x[0]); }, {true}, false},
+        {"tanh", {{3, 4}}, [](const Inputs& x) { return tanh(x[0]); }, {true}, false},
+        {"relu", {{3, 4}}, [](const Inputs& x) { return relu(x[0]); }, {true}, false},
+        {"sum", {{3, 4}}, [](const Inputs& x) { return sum(x[0]); }, {true}, true},
+        {"mean", {{3, 4}}, [](const Inputs& x) { return mean(x[0]); }, {true}, true},
+        {"sum dim", {{3, 4}}, [](const Inputs& x) { return sum(x[0], 1); }, {true}, true},
+        {"mean dim", {{3, 4}}, [](const Inputs& x) { return mean(x[0], 0, true); }, {true}, true},
+        {"max dim", {{3, 4}}, [](const Inputs& x) { return max(x[0], 1); }, {true}, true},
+        {"view", {{3, 4}}, [](const Inputs& x) { return x[0].view({4, 3}); }, {true}, true},
+        {"reshape", {{3, 4}}, [](const Inputs& x) { return reshape(x[0], {-1}); }, {true}, true},
+        {"transpose last two", {{2, 3, 4}}, [](const Inputs& x) { return x[0].transpose(-2, -1); }, {true}, true},
+        {"transpose", {{2, 3, 4}}, [](const Inputs& x) { return x[0].transpose(0, 1); }, {true}, true},
+        {"cat", {{3, 4}, {2, 4}}, [](const Inputs& x) { return cat({x[0], x[1]}, 0); }, {true, true}, true},
+        {"slice", {{3, 4}}, [](const Inputs& x) { return slice(x[0], 1, 1, 3); }, {true}, true},
+        {"matmul", {{3, 4}, {4, 2}}, [](const Inputs& x) { return matmul(x[0], x[1]); }, {false, false}, true},
+        {"linear", {{3, 4}, {2, 4}, {2}}, [](const Inputs& x) { return linear(x[0], x[1], x[2]); },
+         {false, false, true}, true},
+        {"softmax", {{3, 4}}, [](const Inputs& x) { return softmax(x[0], -1); }, {true}, false},
+        {"log_softmax", {{3, 4}}, [](const Inputs& x) { return log_softmax(x[0], 0); }, {true}, false},
+        {"masked_fill", {{3, 3}}, [&](const Inputs& x) { return masked_fill(x[0], upper, Scalar(0)); }, {true}, true},
+        {"embedding", {{4, 3}}, [&](const Inputs& x) { return embedding(x[0], idx); }, {true}, true},
+        {"layer_norm", {{3, 4}, {4}, {4}}, [](const Inputs& x) { return layer_norm(x[0], x[1], x[2]); },
+         {false, false, true}, true},
+        {"cross_entropy", {{3, 4}}, [&](const Inputs& x) { return cross_entropy(x[0], targets); }, {false}, true},
+        {"dropout", {{3, 4}}, [&](const Inputs& x) { return dropout(x[0], Scalar(0.5), true, gen); }, {true}, true},
+    };
+    for (const Case& c : cases) {
+        INFO("op " << c.op);
+        std::vector<Tensor> leaves;
+        for (std::size_t i = 0; i < c.shapes.size(); ++i) {
+            leaves.push_back(test::uniform(c.shapes[i], 0.5, 2.0, static_cast<unsigned>(10 + i)));
+            leaves.back().requires_grad_();
+        }
+        Tensor loss;
+        std::vector<const Node*> inputs;
+        const Node* output = nullptr;
+        {
+            Inputs xs;
+            for (const Tensor& leaf : leaves) xs.push_back(leaf * Scalar(1));
+            for (const Tensor& x : xs) inputs.push_back(x.node());
+            const Tensor out = c.f(xs);
+            output = out.node();
+            loss = sum(out * Scalar(1));
+        }  // every handle to the inputs and the output goes here
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            INFO("input " << i);
+            CHECK(inputs[i]->data_released == c.input_freed[i]);
+        }
+        CHECK(output->data_released == c.output_freed);
+        loss.backward();  // and the backward runs on what was kept
+        for (Tensor& leaf : leaves) CHECK(std::isfinite(xt::sum(leaf.grad())()));
+    }
 }
