@@ -90,7 +90,44 @@ Array last_rows(const Array& x, std::size_t B, std::size_t n, std::size_t m) {
 
 }  // namespace
 
+namespace {
+
+// The cache computes each block as gpt.py's Block is written: n_head heads of
+// n_embd / n_head without biases, a FeedForward of Linear, ReLU, Linear (and
+// Dropout, off in eval). A model built otherwise gets an Error, not a wrong
+// answer or a bad_variant_access.
+void check_structure(const GPTLanguageModel& model) {
+    const GPTConfig& c = model.config;
+    const std::size_t hs = c.n_head ? c.n_embd / c.n_head : 0;
+    auto refuse = [](std::size_t l, const std::string& what) {
+        throw Error("KV cache: block " + std::to_string(l) + " " + what +
+                    "; the cache computes gpt.py's Block only (sample with --no-kv-cache)");
+    };
+    for (std::size_t l = 0; l < model.blocks.size(); ++l) {
+        const Block& blk = model.blocks[l];
+        if (blk.sa.heads.size() != c.n_head) {
+            refuse(l, "has " + std::to_string(blk.sa.heads.size()) + " heads, the config " + std::to_string(c.n_head));
+        }
+        for (const Head& h : blk.sa.heads) {
+            for (const nn::Linear* lin : {&h.key, &h.query, &h.value}) {
+                if (lin->bias.defined() || lin->weight.shape() != Shape{hs, c.n_embd}) {
+                    refuse(l, "has a head whose key, query or value is not Linear(" + std::to_string(c.n_embd) + ", " +
+                                  std::to_string(hs) + ", bias=False)");
+                }
+            }
+        }
+        const auto& net = blk.ffwd.net.layers;
+        const bool mlp = (net.size() == 3 || (net.size() == 4 && std::holds_alternative<nn::Dropout>(net[3]))) &&
+                         std::holds_alternative<nn::Linear>(net[0]) && std::holds_alternative<nn::ReLU>(net[1]) &&
+                         std::holds_alternative<nn::Linear>(net[2]);
+        if (!mlp) refuse(l, "has a FeedForward that is not Linear, ReLU, Linear, Dropout");
+    }
+}
+
+}  // namespace
+
 KVCachedGPT::KVCachedGPT(const GPTLanguageModel& model, std::size_t B) : model_(model), B_(B) {
+    check_structure(model);
     const GPTConfig& c = model.config;
     const std::size_t hs = c.n_head ? c.n_embd / c.n_head : 0;
     for (std::size_t l = 0; l < model.blocks.size(); ++l) {
@@ -214,14 +251,6 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
 
 namespace {
 
-// The last block_size tokens of idx (B, T): idx[:, -block_size:]
-Index crop(const Index& idx, std::size_t block_size) {
-    const std::size_t B = idx.shape()[0], T = idx.shape()[1], start = T > block_size ? T - block_size : 0;
-    Index out = Index::from_shape({B, T - start});
-    for (std::size_t b = 0; b < B; ++b) std::copy_n(&idx(b, start), T - start, &out(b, 0));
-    return out;
-}
-
 // Would the model's forward draw dropout masks? (model.train() with p > 0)
 bool dropout_active(const GPTLanguageModel& model) {
     auto on = [](const nn::Dropout& d) { return d.training && d.p > 0; };
@@ -241,27 +270,19 @@ bool dropout_active(const GPTLanguageModel& model) {
 
 Index generate_with_kv_cache(const GPTLanguageModel& model, Index idx, std::size_t max_new_tokens,
                              const SamplingOptions& options, Generator& gen) {
-    if (idx.dimension() != 2 || idx.shape()[1] == 0) {
-        throw Error("generate: idx must be (B, T) with T >= 1 (start from token 0 for an empty prompt)");
-    }
+    check_context(idx);
     if (max_new_tokens == 0) return idx;
-    const std::size_t B = idx.shape()[0], V = model.config.vocab_size, block_size = model.config.block_size;
+    const std::size_t B = idx.shape()[0], block_size = model.config.block_size;
     KVCachedGPT cache(model, B);
-    Array logits = cache.forward(crop(idx, block_size));  // prefill: the prompt, cropped as the lecture does
+    Array logits = cache.forward(crop_context(idx, block_size));  // prefill: the prompt, cropped as the lecture does
     for (std::size_t step = 0;; ++step) {
-        // sample from the last position's logits, one row per sequence, in the
-        // order LanguageModel::generate draws them
-        const std::size_t T = idx.shape()[1];
-        Index next = Index::from_shape({B, 1});
-        Index grown = Index::from_shape({B, T + 1});
-        for (std::size_t b = 0; b < B; ++b) {
-            next(b, 0) = sample_token(logits.data() + b * V, V, options, gen);
-            std::copy_n(&idx(b, 0), T, &grown(b, 0));
-            grown(b, T) = next(b, 0);
-        }
-        idx = std::move(grown);  // (B, T+1)
+        // sample from the last position's logits (B, V), as LanguageModel::generate does
+        idx = append_sampled(idx, logits, options, gen);  // (B, T+1)
         if (step + 1 == max_new_tokens) break;
-        if (T + 1 <= block_size) {
+        const std::size_t T = idx.shape()[1];
+        if (T <= block_size) {
+            Index next = Index::from_shape({B, 1});
+            for (std::size_t b = 0; b < B; ++b) next(b, 0) = idx(b, T - 1);
             logits = cache.forward(next);  // one new position, attending to the cached ones
         } else {
             // The window slid: every kept token moved one position back, so
@@ -269,7 +290,7 @@ Index generate_with_kv_cache(const GPTLanguageModel& model, Index idx, std::size
             // Rebuild the cache from the cropped context (exact, and as costly
             // as the lecture's forward).
             cache.clear();
-            logits = cache.forward(crop(idx, block_size));
+            logits = cache.forward(crop_context(idx, block_size));
         }
     }
     return idx;

@@ -53,32 +53,46 @@ std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOpt
     return 0;
 }
 
-Index LanguageModel::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options,
-                              Generator& gen) const {
+void check_context(const Index& idx) {
     if (idx.dimension() != 2 || idx.shape()[1] == 0) {
         throw Error("generate: idx must be (B, T) with T >= 1 (start from token 0 for an empty prompt)");
     }
+}
+
+Index crop_context(const Index& idx, std::size_t block_size) {
+    const std::size_t B = idx.shape()[0], T = idx.shape()[1], start = T > block_size ? T - block_size : 0;
+    Index out = Index::from_shape({B, T - start});
+    for (std::size_t b = 0; b < B; ++b) std::copy_n(&idx(b, start), T - start, &out(b, 0));
+    return out;
+}
+
+Index append_sampled(const Index& idx, const Array& last_logits, const SamplingOptions& options, Generator& gen) {
+    const std::size_t B = idx.shape()[0], T = idx.shape()[1], V = last_logits.shape()[1];
+    Index next = Index::from_shape({B, T + 1});
+    for (std::size_t b = 0; b < B; ++b) {
+        std::copy_n(&idx(b, 0), T, &next(b, 0));
+        next(b, T) = sample_token(last_logits.data() + b * V, V, options, gen);
+    }
+    return next;
+}
+
+Index LanguageModel::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options,
+                              Generator& gen) const {
+    check_context(idx);
     NoGradGuard no_grad;
     const std::size_t B = idx.shape()[0], V = config.vocab_size;
     // idx is (B, T) array of indices in the current context
     for (std::size_t step = 0; step < max_new_tokens; ++step) {
-        const std::size_t T = idx.shape()[1];
         // crop idx to the last block_size tokens
-        const std::size_t start = T > config.block_size ? T - config.block_size : 0;
-        Index idx_cond = Index::from_shape({B, T - start});
-        for (std::size_t b = 0; b < B; ++b) {
-            std::copy_n(&idx(b, start), T - start, &idx_cond(b, 0));
-        }
+        const Index idx_cond = crop_context(idx, config.block_size);
         // get the predictions
-        Tensor logits = (*this)(idx_cond).logits;  // (B, T, C)
-        // focus only on the last time step, then sample from the distribution
-        Index next = Index::from_shape({B, T + 1});
-        for (std::size_t b = 0; b < B; ++b) {
-            const Scalar* last = logits.data().data() + (b * (T - start) + (T - start - 1)) * V;  // (C)
-            std::copy_n(&idx(b, 0), T, &next(b, 0));
-            next(b, T) = sample_token(last, V, options, gen);  // (B, 1)
-        }
-        idx = std::move(next);  // append sampled index to the running sequence: (B, T+1)
+        const Tensor logits = (*this)(idx_cond).logits;  // (B, T, C)
+        // focus only on the last time step: (B, C)
+        const std::size_t T = idx_cond.shape()[1];
+        Array last = Array::from_shape({B, V});
+        for (std::size_t b = 0; b < B; ++b) std::copy_n(logits.data().data() + (b * T + T - 1) * V, V, &last(b, 0));
+        // sample from the distribution and append sampled index to the running sequence: (B, T+1)
+        idx = append_sampled(idx, last, options, gen);
     }
     return idx;
 }

@@ -58,4 +58,14 @@ struct LanguageModel {
 // Draws one token from logits (V) after temperature and top-k.
 std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOptions& options, Generator& gen);
 
+// What both generate paths (the full recompute and the KV cache) share, so
+// they crop and draw alike:
+// throws unless idx is (B, T) with T >= 1;
+void check_context(const Index& idx);
+// idx[:, -block_size:], the context the lecture's generate() feeds the model;
+Index crop_context(const Index& idx, std::size_t block_size);
+// one token per sequence drawn from last_logits (B, V), sequence by sequence,
+// appended to idx: (B, T) -> (B, T+1).
+Index append_sampled(const Index& idx, const Array& last_logits, const SamplingOptions& options, Generator& gen);
+
 }  // namespace xgrad

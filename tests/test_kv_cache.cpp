@@ -188,3 +188,28 @@ TEST_CASE("the KV cache names what is wrong with its input") {
     CHECK_THROWS_WITH_AS(cache.forward(bad), doctest::Contains("token 20 out of range for a vocabulary of 20"), Error);
     CHECK(cache.size() == 0);  // nothing was added
 }
+
+TEST_CASE("the KV cache refuses a model whose blocks are not gpt.py's, with an Error") {
+    manual_seed(6);
+    {
+        GPTLanguageModel model(small);
+        model.blocks[1].ffwd.net.layers[1] = nn::Dropout(0.0);  // Linear, Dropout, Linear: not the MLP it computes
+        CHECK_THROWS_WITH_AS(KVCachedGPT(model, 1),
+                             doctest::Contains("KV cache: block 1 has a FeedForward that is not Linear, ReLU, Linear"),
+                             Error);
+    }
+    {
+        GPTLanguageModel model(small);
+        model.blocks[0].ffwd.net.layers.pop_back();  // no Dropout: still the same computation in eval
+        model.eval();
+        CHECK_NOTHROW(KVCachedGPT(model, 1));
+        model.blocks[0].sa.heads.pop_back();
+        CHECK_THROWS_WITH_AS(KVCachedGPT(model, 1), doctest::Contains("block 0 has 3 heads, the config 4"), Error);
+    }
+    {
+        GPTLanguageModel model(small);
+        model.blocks[0].sa.heads[2].query = nn::Linear(32, 8, /*bias=*/true);
+        CHECK_THROWS_WITH_AS(KVCachedGPT(model, 1), doctest::Contains("key, query or value is not Linear(32, 8, bias=False)"),
+                             Error);
+    }
+}

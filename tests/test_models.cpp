@@ -1,5 +1,6 @@
 // The modules and models: shapes, parameter counts and state-dict keys as in
 // PyTorch, train/eval, a model that overfits one batch, generate.
+#include "autograd/error.hpp"
 #include "models/bigram.hpp"
 #include "models/gpt.hpp"
 #include "nn/adamw.hpp"
@@ -142,4 +143,58 @@ TEST_CASE("bigram model: logits straight from the table") {
     auto [logits, loss] = model(idx);
     XGRAD_CHECK_CLOSE("row 2", xt::xarray<Scalar>(xt::view(logits.data(), 0, 1)),
                       xt::xarray<Scalar>(xt::view(model.token_embedding_table.weight.data(), 2)), 0);
+}
+
+TEST_CASE("the loss of a model called without targets says so when used, for every model") {
+    const GPTConfig c{11, 8, 16, 2, 2, 0.0};
+    const Index idx = random_tokens(2, 8, 11, 3);
+    GPTLanguageModel gpt(c);
+    BigramLanguageModel bigram(c);
+    for (const LanguageModel* model : {static_cast<const LanguageModel*>(&gpt), static_cast<const LanguageModel*>(&bigram)}) {
+        auto [logits, loss] = (*model)(idx);  // the lecture's slip: targets forgotten
+        CHECK(logits.shape() == Shape{2, 8, 11});
+        CHECK_FALSE(loss.defined());
+        CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward: the tensor is empty (the model was called "
+                                                                 "without targets, so it computed no loss"), Error);
+        CHECK_THROWS_WITH_AS(loss.item(), doctest::Contains("item: the tensor is empty (the model was called without targets"),
+                             Error);
+    }
+}
+
+TEST_CASE("AttentionCapture holds each Head's own weights, in the order the heads ran") {
+    const GPTConfig c{11, 8, 16, 2, 3, 0.0};
+    manual_seed(4);
+    GPTLanguageModel model(c);
+    model.eval();
+    const Index idx = random_tokens(2, 6, 11, 5);
+    {
+        AttentionCapture capture;
+        model(idx);
+        REQUIRE(capture.weights.size() == 6);  // n_layer x n_head
+        for (const Tensor& w : capture.weights) {
+            CHECK(w.shape() == Shape{2, 6, 6});
+            for (std::size_t b = 0; b < 2; ++b) {
+                for (std::size_t i = 0; i < 6; ++i) {
+                    double row = 0;
+                    for (std::size_t j = 0; j < 6; ++j) row += w.data()(b, i, j);
+                    CHECK(row == doctest::Approx(1).epsilon(1e-5));
+                    for (std::size_t j = i + 1; j < 6; ++j) CHECK(w.data()(b, i, j) == 0);  // causal
+                }
+            }
+        }
+    }
+    // the weights are the head's own: wei @ value(x) is the head's output
+    Head& head = model.blocks[0].sa.heads[1];
+    const Tensor x = test::randn({2, 6, 16}, 7);
+    AttentionCapture outer;
+    Tensor out;
+    {
+        AttentionCapture inner;  // captures nest: the innermost one receives
+        out = head(x);
+        REQUIRE(inner.weights.size() == 1);
+        XGRAD_CHECK_CLOSE("wei @ v", matmul(inner.weights[0], head.value(x)).data(), out.data(), 1e-6);
+    }
+    CHECK(outer.weights.empty());
+    head(x);
+    CHECK(outer.weights.size() == 1);
 }

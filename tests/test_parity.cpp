@@ -111,6 +111,24 @@ Array reshaped(Array a, const Shape& shape) {
     return a;
 }
 
+// Gradients accumulate, so a backward must add to what a grad already holds.
+// Each compared gradient starts as numbers of its expected size instead of
+// zeros, and what is compared with PyTorch is what the backward added: a
+// backward that overwrites fails here, as in the gradient checks.
+struct SeededGrads {
+    std::map<const Node*, Array> seeds;
+
+    void seed(Tensor t, const Array& expected) {
+        double scale = 1e-3;
+        for (const Scalar v : expected) scale = std::max(scale, std::abs(static_cast<double>(v)));
+        Array g = Array::from_shape(t.shape());
+        for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = static_cast<Scalar>(scale * std::sin(double(i) + 1));
+        t.grad() = g;
+        seeds[t.node()] = g;
+    }
+    Array added(Tensor t) const { return t.grad() - seeds.at(t.node()); }
+};
+
 // The keys of a module, as a set, for the strict key comparison.
 std::set<std::string> key_set(const nn::NamedTensors& tensors) {
     std::set<std::string> out;
@@ -245,11 +263,13 @@ TEST_CASE("ops: forward and gradients of every op case match PyTorch") {
         if (f.has(name + ".idx")) in.idx = f.ints(name + ".idx");
         REQUIRE(!inputs.empty());
 
+        SeededGrads seeded;
+        for (const auto& [t, grad_name] : inputs) seeded.seed(*t, f.floats(name + "." + grad_name));
         Tensor out = fn(in);
         worst.check(name + ".out", out.data(), f.floats(name + ".out"), op_tolerance);
         out.backward(f.floats(name + ".dout"));
         for (const auto& [t, grad_name] : inputs) {
-            worst.check(name + "." + grad_name, t->grad(), f.floats(name + "." + grad_name), op_tolerance);
+            worst.check(name + "." + grad_name, seeded.added(*t), f.floats(name + "." + grad_name), op_tolerance);
         }
     }
     worst.report();
@@ -277,12 +297,15 @@ void check_module(Module& m, const std::string& prefix, const nn::NamedTensors& 
     load_into(buffers, f, prefix + ".param.");
 
     Tensor x(f.floats(prefix + ".x"), true);
+    SeededGrads seeded;
+    seeded.seed(x, f.floats(prefix + ".dx"));
+    for (auto [key, p] : params) seeded.seed(p, f.floats(prefix + ".grad." + key));
     Tensor out = m(x);
     worst.check(prefix + ".out", out.data(), f.floats(prefix + ".out"), module_tolerance);
     out.backward(f.floats(prefix + ".dout"));
-    worst.check(prefix + ".dx", x.grad(), f.floats(prefix + ".dx"), module_tolerance);
+    worst.check(prefix + ".dx", seeded.added(x), f.floats(prefix + ".dx"), module_tolerance);
     for (auto [key, p] : params) {
-        worst.check(prefix + ".grad." + key, p.grad(), f.floats(prefix + ".grad." + key), module_tolerance);
+        worst.check(prefix + ".grad." + key, seeded.added(p), f.floats(prefix + ".grad." + key), module_tolerance);
     }
 }
 
@@ -337,6 +360,8 @@ TEST_CASE("gpt_small: logits, loss and every parameter's gradient match PyTorch"
 
     Worst forward("gpt_small logits/loss"), grads("gpt_small gradients");
     const Index idx = f.ints("idx"), targets = f.ints("targets");
+    SeededGrads seeded;
+    for (auto [key, p] : model->named_parameters()) seeded.seed(p, f.floats("grad." + key));
     auto [logits, loss] = (*model)(idx, targets);
     const Array expected_logits = f.floats("logits");  // (B,T,V); the model returns the (B*T,V) view
     forward.check("logits", reshaped(logits.data(), expected_logits.shape()), expected_logits, module_tolerance);
@@ -345,7 +370,7 @@ TEST_CASE("gpt_small: logits, loss and every parameter's gradient match PyTorch"
 
     CHECK(f.keys_under("grad.") == key_set(model->named_parameters()));
     for (auto [key, p] : model->named_parameters()) {
-        grads.check("grad." + key, p.grad(), f.floats("grad." + key), model_tolerance);
+        grads.check("grad." + key, seeded.added(p), f.floats("grad." + key), model_tolerance);
     }
     forward.report();
     grads.report();
@@ -502,6 +527,8 @@ struct TempDir {
 // values), compared with PyTorch's logits, loss and every gradient.
 void check_against(LanguageModel& model, const Index& x, const Index& y, const Fixture& expected, Worst& worst) {
     model.eval();
+    SeededGrads seeded;
+    for (auto [key, p] : model.named_parameters()) seeded.seed(p, expected.floats("grad." + key));
     auto [logits, loss] = model(x, y);
     const Array expected_logits = expected.floats("logits");
     worst.check("logits", reshaped(logits.data(), expected_logits.shape()), expected_logits, module_tolerance);
@@ -509,7 +536,7 @@ void check_against(LanguageModel& model, const Index& x, const Index& y, const F
     loss.backward();
     CHECK(expected.keys_under("grad.") == key_set(model.named_parameters()));
     for (auto [key, p] : model.named_parameters()) {
-        worst.check("grad." + key, p.grad(), expected.floats("grad." + key), model_tolerance);
+        worst.check("grad." + key, seeded.added(p), expected.floats("grad." + key), model_tolerance);
     }
     worst.report();
 }
