@@ -46,11 +46,6 @@ void transpose_into(const float* B, std::size_t N, std::size_t K, std::vector<fl
                    static_cast<libxsmm_blasint>(K), static_cast<libxsmm_blasint>(N));
 }
 
-// Work (multiply-adds) below which a product stays on one thread: waking the
-// second costs about a microsecond, and 250k multiply-adds take about two on
-// one core.
-constexpr std::size_t kSplitWork = std::size_t(1) << 18;
-
 // C is cut into tiles of up to (256 rows, 512 columns), shared out between
 // the threads; a tile's K runs in chunks of 256 when K is long, so the slices
 // of A and B it reads stay in the cache. The tile sizes were measured on this
@@ -97,7 +92,7 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
 
     // Inside a parallel loop (one attention product per thread) or for a
     // small product: one thread, one tile.
-    const bool parallel = !omp_in_parallel() && M * N * K >= kSplitWork && omp_get_max_threads() > 1;
+    const bool parallel = !omp_in_parallel() && M * N * K >= kParallelWork && omp_get_max_threads() > 1;
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
     std::size_t tile_rows = parallel ? kTileRows : M, tile_cols = parallel ? kTileCols : N;
     // Few rows (a weight's gradient): narrower tiles, so every thread has some.
@@ -152,7 +147,7 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
 }
 
 // Runs product(i) for i in [0, batch), one product per thread when there is
-// enough work (kSplitWork, as for one product's tiles). A batch too small to
+// enough work (kParallelWork, as for one product's tiles). A batch too small to
 // share out runs outside any OpenMP construct: inside an `omp parallel
 // if (false)` region a product no longer sees a parallel region and splits
 // itself again; OpenBLAS's did so by starting a second, nested thread pool
@@ -160,7 +155,7 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
 // slower on 2 threads than on 1).
 template <class F>
 void for_each_product(std::size_t batch, std::size_t work, F product) {
-    if (batch > 1 && batch * work >= kSplitWork && !omp_in_parallel()) {
+    if (batch > 1 && batch * work >= kParallelWork && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
         for (std::size_t i = 0; i < batch; ++i) product(i);
     } else {

@@ -11,6 +11,12 @@
 
 namespace xgrad::blas {
 
+// Work (multiply-adds) below which a product, or a loop of dot products,
+// stays on one thread: waking the second costs about a microsecond, and 250k
+// multiply-adds take about two on one core. (Element loops have their own
+// threshold, in elements: detail::kParallelElements.)
+inline constexpr std::size_t kParallelWork = std::size_t(1) << 18;
+
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
           const float* B, float beta, float* C);
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,

@@ -32,6 +32,18 @@ void softmax_row(const Scalar* x, Scalar* y, std::size_t n) {
     for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
 }
 
+Scalar strided_max(const Scalar* x, std::size_t n, std::size_t stride) {
+    Scalar m = -std::numeric_limits<Scalar>::infinity();
+    for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[i * stride]);
+    return m;
+}
+
+Scalar shifted_log_sum_exp(const Scalar* x, std::size_t n, std::size_t stride, Scalar max) {
+    Scalar total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += std::exp(x[i * stride] - max);
+    return std::log(total);
+}
+
 std::size_t normalize_dim(const char* op, int dim, const Shape& shape) {
     const int rank = static_cast<int>(shape.size());
     const int d = dim < 0 ? dim + rank : dim;

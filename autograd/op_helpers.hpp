@@ -33,6 +33,13 @@ AlongDim along_dim(const Shape& shape, std::size_t dim);
 // compute the same numbers.
 void softmax_row(const Scalar* x, Scalar* y, std::size_t n);
 
+// The max of n values `stride` apart (-inf for masked entries), and
+// log sum_i exp(x_i - max): the shifted log-sum-exp of log_softmax and
+// cross_entropy, finite for any finite row (exp never overflows). The softmax
+// op uses the max for the rows that are not contiguous.
+Scalar strided_max(const Scalar* x, std::size_t n, std::size_t stride);
+Scalar shifted_log_sum_exp(const Scalar* x, std::size_t n, std::size_t stride, Scalar max);
+
 // LayerNorm's forward over N rows of C: y = (x - mean) * rstd * w + b, with
 // the biased variance as PyTorch's, rows shared between threads. The
 // layer_norm op keeps mean and rstd (N each) for its backward; the KV cache

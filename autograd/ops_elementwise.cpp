@@ -1,5 +1,7 @@
-// Elementwise ops. Each forward computes its output with one xtensor
-// expression; its backward (the lambda right below) applies the chain rule,
+// Elementwise ops. Each forward computes its output with an xtensor
+// expression, or a plain loop on every core where that was faster (add of
+// equal shapes, relu, the scalar forms); its backward (the lambda right
+// below) applies the chain rule,
 //     d loss / d input = d loss / d out * d out / d input,
 // and for broadcasting ops sums the gradient back to the input's shape.
 #include "autograd/op_helpers.hpp"

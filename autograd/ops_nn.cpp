@@ -3,6 +3,7 @@
 // log_softmax, masked_fill, embedding, layer_norm, cross_entropy, dropout.
 #include "autograd/op_helpers.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/random.hpp"
 
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xoperation.hpp>
@@ -20,23 +21,6 @@ using detail::GradOnly;
 using detail::kParallelElements;
 using detail::normalize_dim;
 
-namespace {
-
-// SplitMix64's increment (the golden ratio in 64 bits).
-constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
-
-// One step of SplitMix64 from state z: add the increment, then mix. Its
-// numbers are mix64(seed + i * kGamma), so the i-th random number of a
-// stream is computed directly from i (counter-based).
-std::uint64_t mix64(std::uint64_t z) {
-    z += kGamma;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-
-}  // namespace
 
 Tensor softmax(const Tensor& a, int dim) {
     a.expect_defined("softmax");
@@ -56,8 +40,7 @@ Tensor softmax(const Tensor& a, int dim) {
         }
         for (std::size_t k = 0; k < inner; ++k) {
             const std::size_t base = o * n * inner + k;
-            Scalar m = -std::numeric_limits<Scalar>::infinity();
-            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
+            const Scalar m = detail::strided_max(x + base, n, inner);
             Scalar total = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 const Scalar e = std::exp(x[base + i * inner] - m);  // exp(-inf) = 0 for masked entries
@@ -107,11 +90,8 @@ Tensor log_softmax(const Tensor& a, int dim) {
     for (std::size_t o = 0; o < outer; ++o) {
         for (std::size_t k = 0; k < inner; ++k) {
             const std::size_t base = o * n * inner + k;
-            Scalar m = -std::numeric_limits<Scalar>::infinity();
-            for (std::size_t i = 0; i < n; ++i) m = std::max(m, x[base + i * inner]);
-            Scalar total = 0;
-            for (std::size_t i = 0; i < n; ++i) total += std::exp(x[base + i * inner] - m);
-            const Scalar log_total = std::log(total);  // log sum exp(x - m): subtract it after x - m
+            const Scalar m = detail::strided_max(x + base, n, inner);
+            const Scalar log_total = detail::shifted_log_sum_exp(x + base, n, inner, m);  // subtracted after x - m
             for (std::size_t i = 0; i < n; ++i) py[base + i * inner] = (x[base + i * inner] - m) - log_total;
         }
     }
@@ -292,12 +272,9 @@ Tensor cross_entropy(const Tensor& logits, const Index& targets) {
                         " out of range for " + std::to_string(V) + " classes");
         }
         const Scalar* row = logits.data().data() + r * V;
-        Scalar m = -std::numeric_limits<Scalar>::infinity();
-        for (std::size_t j = 0; j < V; ++j) m = std::max(m, row[j]);
-        Scalar s = 0;
-        for (std::size_t j = 0; j < V; ++j) s += std::exp(row[j] - m);
+        const Scalar m = detail::strided_max(row, V, 1);
         row_max.data()[r] = m;
-        lse.data()[r] = std::log(s);
+        lse.data()[r] = detail::shifted_log_sum_exp(row, V, 1, m);
         total += lse.data()[r] - (row[t] - m);  // -log softmax(row)[t]
     }
     Array loss = Array(total / static_cast<Scalar>(N));
@@ -338,7 +315,7 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     std::uint8_t* pk = keep.data();
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
     for (std::size_t i = 0; i < n; ++i) {
-        const bool kept = static_cast<std::uint32_t>(mix64(seed + i * kGamma) >> 32) >= threshold;
+        const bool kept = static_cast<std::uint32_t>(splitmix64_at(seed, i) >> 32) >= threshold;
         pk[i] = kept;
         py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }

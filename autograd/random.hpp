@@ -12,4 +12,27 @@ namespace xgrad {
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);
 
+// SplitMix64 (Steele, Lea and Flood, 2014): a few lines, good statistics, and
+// the same numbers on every platform (std:: distributions are not). Each step
+// adds the increment (the golden ratio in 64 bits) to the state and mixes it,
+// so the i-th number is also reachable directly: dropout draws element i's
+// coin from splitmix64_at(seed, i), the built-in corpus walks the sequence.
+inline constexpr std::uint64_t kSplitMix64Gamma = 0x9e3779b97f4a7c15ULL;
+
+inline std::uint64_t splitmix64_mix(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// The i-th number (from 0) of the sequence seeded with `seed`.
+inline std::uint64_t splitmix64_at(std::uint64_t seed, std::uint64_t i) {
+    return splitmix64_mix(seed + (i + 1) * kSplitMix64Gamma);
+}
+
+struct SplitMix64 {
+    std::uint64_t state;
+    std::uint64_t next() { return splitmix64_mix(state += kSplitMix64Gamma); }
+};
+
 }  // namespace xgrad

@@ -20,7 +20,7 @@ namespace xgrad {
 
 namespace {
 
-constexpr std::size_t kParallelWork = 100000;  // multiply-adds below which one thread is faster
+using blas::kParallelWork;
 
 // sum_i a[i] * b[i], several lanes at a time.
 Scalar dot(const Scalar* a, const Scalar* b, std::size_t n) {
@@ -54,9 +54,10 @@ void matmul_wt(std::size_t M, std::size_t N, std::size_t K, const Scalar* X, con
     }
 }
 
-// y = x @ weight.T + bias over `rows` rows, as the linear op: the product,
-// then the bias added.
-Array linear(const Array& x, std::size_t rows, const nn::Linear& layer) {
+// y = x @ weight.T + bias over `rows` rows of plain arrays, as the linear
+// op computes it: the product, then the bias added. (No graph: the ops'
+// linear and layer_norm take Tensors.)
+Array linear_rows(const Array& x, std::size_t rows, const nn::Linear& layer) {
     const Array& w = layer.weight.data();
     const std::size_t out = w.shape()[0], in = w.shape()[1];
     Array y = Array::from_shape({rows, out});
@@ -71,7 +72,7 @@ Array linear(const Array& x, std::size_t rows, const nn::Linear& layer) {
 }
 
 // layer_norm over each row of x (rows, C): the op's own forward loop.
-Array layer_norm(const Array& x, std::size_t rows, const nn::LayerNorm& ln) {
+Array layer_norm_of_rows(const Array& x, std::size_t rows, const nn::LayerNorm& ln) {
     const std::size_t C = x.shape()[1];
     Array y = Array::from_shape({rows, C});
     detail::layer_norm_rows(x.data(), rows, C, ln.weight.data().data(), ln.bias.data().data(), ln.eps, y.data(),
@@ -174,8 +175,8 @@ Array KVCachedGPT::forward(const Index& idx) {
         rows = m;
     }
     x = last_rows(x, B_, rows, 1);                  // (B, C)
-    x = layer_norm(x, B_, model_.ln_f);             // x = ln_f(x)
-    Array logits = linear(x, B_, model_.lm_head);  // logits = lm_head(x): (B, vocab_size)
+    x = layer_norm_of_rows(x, B_, model_.ln_f);             // x = ln_f(x)
+    Array logits = linear_rows(x, B_, model_.lm_head);  // logits = lm_head(x): (B, vocab_size)
     T_ += n;
     return logits;
 }
@@ -187,7 +188,7 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     const Scalar scale = std::pow(Scalar(hs), Scalar(-0.5));  // as Head: * k.size(-1) ** -0.5
 
     // x = x + sa(ln1(x)), for the last m rows
-    const Array h = layer_norm(x, B * n, blk.ln1);  // (B*n, C)
+    const Array h = layer_norm_of_rows(x, B * n, blk.ln1);  // (B*n, C)
     Array att = Array::from_shape({B * m, C});      // cat([h(x) for h in heads], -1)
     auto one_head = [&](std::size_t hd) {
         const Head& head = blk.sa.heads[hd];
@@ -238,14 +239,14 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
     }
     Array y = last_rows(x, B, n, m);                 // (B*m, C): the rows whose output is wanted
-    const Array proj = linear(att, B * m, blk.sa.proj);  // out = proj(out)
+    const Array proj = linear_rows(att, B * m, blk.sa.proj);  // out = proj(out)
     y += proj;
     // x = x + ffwd(ln2(x)): Linear, ReLU, Linear
     const nn::Linear& fc1 = std::get<nn::Linear>(blk.ffwd.net.layers[0]);
     const nn::Linear& fc2 = std::get<nn::Linear>(blk.ffwd.net.layers[2]);
-    Array f = linear(layer_norm(y, B * m, blk.ln2), B * m, fc1);  // (B*m, 4C)
+    Array f = linear_rows(layer_norm_of_rows(y, B * m, blk.ln2), B * m, fc1);  // (B*m, 4C)
     for (Scalar& v : f) v = std::max(v, Scalar(0));                // relu
-    y += linear(f, B * m, fc2);
+    y += linear_rows(f, B * m, fc2);
     return y;
 }
 

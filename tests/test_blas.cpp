@@ -119,28 +119,35 @@ TEST_CASE("blas::gemm: alpha other than 1 (OpenBLAS's path) and an empty K") {
 
 TEST_CASE("blas::gemm_batched: each product as gemm computes it, one kernel for the batch") {
     // Attention's shapes at the tiny config: 64 products of (32,16) @ (16,32),
-    // and the backward's transposed ones.
-    const std::size_t batch = 64, M = 32, N = 32, K = 16;
-    std::mt19937 gen(5);
-    const std::vector<float> A = normal_floats(batch * M * K, gen), B = normal_floats(batch * K * N, gen),
-                             C0 = normal_floats(batch * M * N, gen);
-    for (int ta = 0; ta < 2; ++ta) {
-        for (int tb = 0; tb < 2; ++tb) {
-            for (float beta : {0.0f, 1.0f}) {
-                CAPTURE(ta);
-                CAPTURE(tb);
-                CAPTURE(beta);
-                std::vector<float> batched = C0, each = C0;
-                const std::size_t before = xgrad::blas::libxsmm_products();
-                xgrad::blas::gemm_batched(ta, tb, batch, M, N, K, A.data(), B.data(), beta, batched.data());
-                CHECK(xgrad::blas::libxsmm_products() - before == batch);
-                for (std::size_t i = 0; i < batch; ++i) {
-                    xgrad::blas::gemm(ta, tb, M, N, K, 1.0f, A.data() + i * M * K, B.data() + i * K * N, beta,
-                                      each.data() + i * M * N);
+    // and the backward's transposed ones; then M, N and K all different, so
+    // that a stride or a transposition that mixes them up cannot pass.
+    struct Shape3 {
+        std::size_t batch, M, N, K;
+    };
+    for (const auto [batch, M, N, K] : {Shape3{64, 32, 32, 16}, Shape3{6, 20, 36, 12}}) {
+        CAPTURE(M);
+        CAPTURE(N);
+        std::mt19937 gen(5);
+        const std::vector<float> A = normal_floats(batch * M * K, gen), B = normal_floats(batch * K * N, gen),
+                                 C0 = normal_floats(batch * M * N, gen);
+        for (int ta = 0; ta < 2; ++ta) {
+            for (int tb = 0; tb < 2; ++tb) {
+                for (float beta : {0.0f, 1.0f}) {
+                    CAPTURE(ta);
+                    CAPTURE(tb);
+                    CAPTURE(beta);
+                    std::vector<float> batched = C0, each = C0;
+                    const std::size_t before = xgrad::blas::libxsmm_products();
+                    xgrad::blas::gemm_batched(ta, tb, batch, M, N, K, A.data(), B.data(), beta, batched.data());
+                    CHECK(xgrad::blas::libxsmm_products() - before == batch);
+                    for (std::size_t i = 0; i < batch; ++i) {
+                        xgrad::blas::gemm(ta, tb, M, N, K, 1.0f, A.data() + i * M * K, B.data() + i * K * N, beta,
+                                          each.data() + i * M * N);
+                    }
+                    std::size_t differ = 0;
+                    for (std::size_t i = 0; i < each.size(); ++i) differ += batched[i] != each[i];
+                    CHECK(differ == 0);
                 }
-                std::size_t differ = 0;
-                for (std::size_t i = 0; i < each.size(); ++i) differ += batched[i] != each[i];
-                CHECK(differ == 0);
             }
         }
     }
