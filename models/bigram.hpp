@@ -29,12 +29,7 @@ struct BigramLanguageModel : LanguageModel {
         return {logits, loss};
     }
 
-    void train(bool) override {}  // no dropout
-    nn::NamedTensors named_parameters() const override {
-        nn::NamedTensors out;
-        nn::append(out, "token_embedding_table", token_embedding_table.named_parameters());
-        return out;
-    }
+    void children(nn::Visitor& visit) const override { visit("token_embedding_table", token_embedding_table); }
 };
 
 }  // namespace xgrad

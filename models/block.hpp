@@ -7,7 +7,7 @@
 
 namespace xgrad {
 
-struct Block {
+struct Block : nn::Module {
     /* Transformer block: communication followed by computation */
     MultiHeadAttention sa;
     FeedForward ffwd;
@@ -24,22 +24,11 @@ struct Block {
         return x;
     }
 
-    void train(bool mode = true) {
-        sa.train(mode);
-        ffwd.train(mode);
-    }
-    nn::NamedTensors named_parameters() const {
-        nn::NamedTensors out;
-        nn::append(out, "sa", sa.named_parameters());
-        nn::append(out, "ffwd", ffwd.named_parameters());
-        nn::append(out, "ln1", ln1.named_parameters());
-        nn::append(out, "ln2", ln2.named_parameters());
-        return out;
-    }
-    nn::NamedTensors named_buffers() const {
-        nn::NamedTensors out;
-        nn::append(out, "sa", sa.named_buffers());
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("sa", sa);
+        visit("ffwd", ffwd);
+        visit("ln1", ln1);
+        visit("ln2", ln2);
     }
 };
 

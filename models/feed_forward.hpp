@@ -7,7 +7,7 @@
 
 namespace xgrad {
 
-struct FeedForward {
+struct FeedForward : nn::Module {
     /* a simple linear layer followed by a non-linearity */
     nn::Sequential net;
 
@@ -16,11 +16,8 @@ struct FeedForward {
 
     Tensor operator()(const Tensor& x) const { return net(x); }  // (B,T,C) -> (B,T,4C) -> (B,T,C)
 
-    void train(bool mode = true) { net.train(mode); }
-    nn::NamedTensors named_parameters() const {
-        nn::NamedTensors out;
-        nn::append(out, "net", net.named_parameters());  // net.0.weight, net.0.bias, net.2.weight, net.2.bias
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("net", net);  // net.0.weight, net.0.bias, net.2.weight, net.2.bias
     }
 };
 

@@ -56,22 +56,12 @@ struct GPTLanguageModel : LanguageModel {
     Index generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options = {},
                    Generator& gen = default_generator()) const override;
 
-    void train(bool mode = true) override {
-        for (Block& block : blocks) block.train(mode);
-    }
-    nn::NamedTensors named_parameters() const override {
-        nn::NamedTensors out;
-        nn::append(out, "token_embedding_table", token_embedding_table.named_parameters());
-        nn::append(out, "position_embedding_table", position_embedding_table.named_parameters());
-        for (std::size_t i = 0; i < blocks.size(); ++i) nn::append(out, "blocks." + std::to_string(i), blocks[i].named_parameters());
-        nn::append(out, "ln_f", ln_f.named_parameters());
-        nn::append(out, "lm_head", lm_head.named_parameters());
-        return out;
-    }
-    nn::NamedTensors named_buffers() const override {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < blocks.size(); ++i) nn::append(out, "blocks." + std::to_string(i), blocks[i].named_buffers());
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("token_embedding_table", token_embedding_table);
+        visit("position_embedding_table", position_embedding_table);
+        visit("blocks", blocks);
+        visit("ln_f", ln_f);
+        visit("lm_head", lm_head);
     }
 
 private:

@@ -22,7 +22,7 @@ inline Tensor tril_ones(std::size_t n) {
 // `t == 0` for the causal mask: true where tril is zero (the future).
 inline Mask equal_zero(const Tensor& t) { return xt::equal(t.data(), Scalar(0)); }
 
-struct Head {
+struct Head : nn::Module {
     /* one head of self-attention */
     nn::Linear key;
     nn::Linear query;
@@ -56,15 +56,13 @@ struct Head {
         return out;
     }
 
-    void train(bool mode = true) { dropout.train(mode); }
-    nn::NamedTensors named_parameters() const {
-        nn::NamedTensors out;
-        nn::append(out, "key", key.named_parameters());
-        nn::append(out, "query", query.named_parameters());
-        nn::append(out, "value", value.named_parameters());
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("key", key);
+        visit("query", query);
+        visit("value", value);
+        visit("tril", nn::buffer(tril));
+        visit("dropout", dropout);
     }
-    nn::NamedTensors named_buffers() const { return {{"tril", tril}}; }
 };
 
 }  // namespace xgrad

@@ -21,7 +21,7 @@ struct SamplingOptions {
     bool kv_cache = true;
 };
 
-struct LanguageModel {
+struct LanguageModel : nn::Module {
     GPTConfig config;
 
     explicit LanguageModel(const GPTConfig& c) : config(c) {}
@@ -41,11 +41,8 @@ struct LanguageModel {
     };
     virtual Output operator()(const Index& idx, const std::optional<Index>& targets = std::nullopt) const = 0;
 
-    virtual void train(bool mode = true) = 0;
-    void eval() { train(false); }
-    virtual nn::NamedTensors named_parameters() const = 0;
-    virtual nn::NamedTensors named_buffers() const { return {}; }
-    // parameters and buffers under PyTorch's state-dict keys
+    // parameters and buffers under PyTorch's state-dict keys (named_parameters,
+    // named_buffers and train come from nn::Module, through children())
     nn::NamedTensors state_dict() const;
 
     // Appends max_new_tokens sampled tokens to idx (B,T), as the lecture's

@@ -8,7 +8,7 @@
 
 namespace xgrad {
 
-struct MultiHeadAttention {
+struct MultiHeadAttention : nn::Module {
     /* multiple heads of self-attention in parallel */
     std::vector<Head> heads;  // nn.ModuleList
     nn::Linear proj;
@@ -27,20 +27,10 @@ struct MultiHeadAttention {
         return out;
     }
 
-    void train(bool mode = true) {
-        for (Head& h : heads) h.train(mode);
-        dropout.train(mode);
-    }
-    nn::NamedTensors named_parameters() const {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < heads.size(); ++i) nn::append(out, "heads." + std::to_string(i), heads[i].named_parameters());
-        nn::append(out, "proj", proj.named_parameters());
-        return out;
-    }
-    nn::NamedTensors named_buffers() const {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < heads.size(); ++i) nn::append(out, "heads." + std::to_string(i), heads[i].named_buffers());
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("heads", heads);
+        visit("proj", proj);
+        visit("dropout", dropout);
     }
 
 private:

@@ -25,8 +25,8 @@ struct StageModel : LanguageModel {
 
     // What the stage does between the embeddings and lm_head: (B,T,C) -> (B,T,C)
     virtual Tensor body(const Tensor& x) const = 0;
-    virtual nn::NamedTensors body_parameters() const = 0;
-    virtual nn::NamedTensors body_buffers() const = 0;
+    // The stage's own members, registered between the embeddings and lm_head.
+    virtual void body_children(nn::Visitor& visit) const = 0;
 
     Output operator()(const Index& idx, const std::optional<Index>& targets = std::nullopt) const override {
         const std::size_t B = idx.shape()[0], T = idx.shape()[1];
@@ -44,15 +44,12 @@ struct StageModel : LanguageModel {
         }
         return {logits, loss};
     }
-    nn::NamedTensors named_parameters() const override {
-        nn::NamedTensors out;
-        nn::append(out, "token_embedding_table", token_embedding_table.named_parameters());
-        nn::append(out, "position_embedding_table", position_embedding_table.named_parameters());
-        for (auto& entry : body_parameters()) out.push_back(entry);
-        nn::append(out, "lm_head", lm_head.named_parameters());
-        return out;
+    void children(nn::Visitor& visit) const override {
+        visit("token_embedding_table", token_embedding_table);
+        visit("position_embedding_table", position_embedding_table);
+        body_children(visit);
+        visit("lm_head", lm_head);
     }
-    nn::NamedTensors named_buffers() const override { return body_buffers(); }
 };
 
 // Stage 2, `head`: one self-attention head of size n_embd.
@@ -62,15 +59,7 @@ struct HeadStage : StageModel {
     explicit HeadStage(const GPTConfig& config) : StageModel(config), sa_head(config.n_embd, config) {}
 
     Tensor body(const Tensor& x) const override { return sa_head(x); }  // apply one head of self-attention. (B,T,C)
-    void train(bool mode = true) override { sa_head.train(mode); }
-    nn::NamedTensors body_parameters() const override { return prefixed("sa_head", sa_head.named_parameters()); }
-    nn::NamedTensors body_buffers() const override { return prefixed("sa_head", sa_head.named_buffers()); }
-
-    static nn::NamedTensors prefixed(const std::string& p, const nn::NamedTensors& in) {
-        nn::NamedTensors out;
-        nn::append(out, p, in);
-        return out;
-    }
+    void body_children(nn::Visitor& visit) const override { visit("sa_head", sa_head); }
 };
 
 // Stage 3, `multihead`: n_head heads of size n_embd / n_head side by side,
@@ -87,19 +76,7 @@ struct MultiHeadStage : StageModel {
         for (const Head& h : sa_heads) outs.push_back(h(x));
         return cat(outs, -1);  // (B,T,C)
     }
-    void train(bool mode = true) override {
-        for (Head& h : sa_heads) h.train(mode);
-    }
-    nn::NamedTensors body_parameters() const override {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < sa_heads.size(); ++i) nn::append(out, "sa_heads." + std::to_string(i), sa_heads[i].named_parameters());
-        return out;
-    }
-    nn::NamedTensors body_buffers() const override {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < sa_heads.size(); ++i) nn::append(out, "sa_heads." + std::to_string(i), sa_heads[i].named_buffers());
-        return out;
-    }
+    void body_children(nn::Visitor& visit) const override { visit("sa_heads", sa_heads); }
 };
 
 // Stage 4, `feedforward`: after the heads, a Linear(n_embd, n_embd) and a
@@ -113,20 +90,15 @@ struct FeedForwardStage : MultiHeadStage {
     Tensor body(const Tensor& x) const override {
         return ffwd(MultiHeadStage::body(x));  // (B,T,C)
     }
-    void train(bool mode = true) override {
-        MultiHeadStage::train(mode);
-        ffwd.train(mode);
-    }
-    nn::NamedTensors body_parameters() const override {
-        nn::NamedTensors out = MultiHeadStage::body_parameters();
-        nn::append(out, "ffwd", ffwd.named_parameters());
-        return out;
+    void body_children(nn::Visitor& visit) const override {
+        MultiHeadStage::body_children(visit);
+        visit("ffwd", ffwd);
     }
 };
 
 // Stage 5, `blocks`: n_layer Blocks of attention (with its projection) and
 // the 4x feed-forward, each on a residual connection; no LayerNorm yet.
-struct ResidualBlock {
+struct ResidualBlock : nn::Module {
     MultiHeadAttention sa;
     FeedForward ffwd;
 
@@ -137,6 +109,11 @@ struct ResidualBlock {
         x = x + sa(x);    // (B,T,C)
         x = x + ffwd(x);  // (B,T,C)
         return x;
+    }
+
+    void children(nn::Visitor& visit) const override {
+        visit("sa", sa);
+        visit("ffwd", ffwd);
     }
 };
 
@@ -152,25 +129,7 @@ struct BlocksStage : StageModel {
         for (const ResidualBlock& block : blocks) h = block(h);  // (B,T,C)
         return h;
     }
-    void train(bool mode = true) override {
-        for (ResidualBlock& block : blocks) {
-            block.sa.train(mode);
-            block.ffwd.train(mode);
-        }
-    }
-    nn::NamedTensors body_parameters() const override {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < blocks.size(); ++i) {
-            nn::append(out, "blocks." + std::to_string(i) + ".sa", blocks[i].sa.named_parameters());
-            nn::append(out, "blocks." + std::to_string(i) + ".ffwd", blocks[i].ffwd.named_parameters());
-        }
-        return out;
-    }
-    nn::NamedTensors body_buffers() const override {
-        nn::NamedTensors out;
-        for (std::size_t i = 0; i < blocks.size(); ++i) nn::append(out, "blocks." + std::to_string(i) + ".sa", blocks[i].sa.named_buffers());
-        return out;
-    }
+    void body_children(nn::Visitor& visit) const override { visit("blocks", blocks); }
 };
 
 // Stage 6, `layernorm`, is the full GPTLanguageModel at the small settings

@@ -9,7 +9,7 @@
 
 namespace xgrad::nn {
 
-struct Linear {
+struct Linear : Module {
     Tensor weight;  // (out_features, in_features), as PyTorch stores it
     Tensor bias;    // (out_features), or empty with bias = false
 
@@ -20,13 +20,13 @@ struct Linear {
 
     Tensor operator()(const Tensor& x) const { return linear(x, weight, bias); }  // (..., in) -> (..., out)
 
-    NamedTensors named_parameters() const {
-        if (bias.defined()) return {{"weight", weight}, {"bias", bias}};
-        return {{"weight", weight}};
+    void children(Visitor& visit) const override {
+        visit("weight", weight);
+        visit("bias", bias);  // skipped when empty
     }
 };
 
-struct Embedding {
+struct Embedding : Module {
     Tensor weight;  // (num_embeddings, embedding_dim)
 
     Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Generator& gen = default_generator())
@@ -34,10 +34,10 @@ struct Embedding {
 
     Tensor operator()(const Index& idx) const { return embedding(weight, idx); }  // (...) -> (..., dim)
 
-    NamedTensors named_parameters() const { return {{"weight", weight}}; }
+    void children(Visitor& visit) const override { visit("weight", weight); }
 };
 
-struct LayerNorm {
+struct LayerNorm : Module {
     Tensor weight;  // (C) ones
     Tensor bias;    // (C) zeros
     Scalar eps = Scalar(1e-5);
@@ -47,24 +47,25 @@ struct LayerNorm {
 
     Tensor operator()(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }  // (..., C) -> (..., C)
 
-    NamedTensors named_parameters() const { return {{"weight", weight}, {"bias", bias}}; }
+    void children(Visitor& visit) const override {
+        visit("weight", weight);
+        visit("bias", bias);
+    }
 };
 
-struct Dropout {
-    Scalar p;
-    bool training = true;  // switched by the model's train() / eval()
+struct Dropout : Module {
+    Scalar p;  // active while `training` (the model's train() / eval() switch it)
 
     explicit Dropout(double p = 0.5) : p(static_cast<Scalar>(p)) {}
 
     Tensor operator()(const Tensor& x) const { return dropout(x, p, training, default_generator()); }
 
-    void train(bool mode = true) { training = mode; }
-    NamedTensors named_parameters() const { return {}; }
+    void children(Visitor&) const override {}
 };
 
-struct ReLU {
+struct ReLU : Module {
     Tensor operator()(const Tensor& x) const { return relu(x); }
-    NamedTensors named_parameters() const { return {}; }
+    void children(Visitor&) const override {}
 };
 
 }  // namespace xgrad::nn

@@ -1,20 +1,126 @@
 // Module conventions. A module is a plain struct whose members carry the
 // PyTorch attribute names (key, query, value, proj, net, sa, ffwd, ...), called
-// like a function. Parameters are listed on demand by named_parameters(), with
-// PyTorch's state-dict keys ("blocks.0.sa.heads.0.key.weight"), rather than
-// registered by pointer, so a module can be moved into a std::vector freely.
+// like a function. It lists its children once, in PyTorch's registration
+// order, each with its name in the state dict:
+//
+//     struct Head : nn::Module {
+//         ...
+//         void children(nn::Visitor& visit) const override {
+//             visit("key", key);
+//             visit("query", query);
+//             visit("value", value);
+//             visit("tril", nn::buffer(tril));
+//             visit("dropout", dropout);
+//         }
+//     };
+//
+// and nn::Module derives named_parameters(), named_buffers() and
+// train(mode) from that list, with PyTorch's keys
+// ("blocks.0.sa.heads.0.key.weight"). A child is a parameter (a Tensor; an
+// empty one, a Linear's missing bias, is skipped as PyTorch skips None), a
+// buffer (nn::buffer), another module, a std::vector of modules (nn.ModuleList,
+// named 0, 1, ...) or a std::variant of modules (nn.Sequential's layers).
+// Listed on demand rather than registered by pointer, so a module can be
+// moved into a std::vector freely.
 #pragma once
 
 #include "autograd/ops.hpp"
 
+#include <functional>
 #include <random>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace xgrad::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// A tensor that is state but not a parameter (PyTorch's register_buffer).
+struct Buffer {
+    const Tensor& tensor;
+};
+inline Buffer buffer(const Tensor& t) { return Buffer{t}; }
+
+class Visitor;
+
+struct Module {
+    bool training = true;  // PyTorch's module.training: set by train() / eval() on every module below
+
+    virtual ~Module() = default;
+    // Hands each child to `visit`, in registration order, with its name.
+    virtual void children(Visitor& visit) const = 0;
+
+    NamedTensors named_parameters() const;
+    NamedTensors named_buffers() const;
+    void train(bool mode = true);
+    void eval() { train(false); }
+};
+
+// Walks a module's children and everything below them, keeping the dotted
+// key of each: what named_parameters(), named_buffers() and train() share.
+class Visitor {
+public:
+    using OnTensor = std::function<void(const std::string& key, const Tensor& t, bool is_buffer)>;
+    using OnModule = std::function<void(const Module& m)>;
+    Visitor(OnTensor on_tensor, OnModule on_module) : on_tensor_(std::move(on_tensor)), on_module_(std::move(on_module)) {}
+
+    void operator()(const std::string& name, const Tensor& t) {
+        if (t.defined()) on_tensor_(key(name), t, false);
+    }
+    void operator()(const std::string& name, Buffer b) { on_tensor_(key(name), b.tensor, true); }
+    void operator()(const std::string& name, const Module& m) {
+        const std::string outer = prefix_;
+        prefix_ = key(name);
+        walk(m);
+        prefix_ = outer;
+    }
+    template <class M>
+    void operator()(const std::string& name, const std::vector<M>& list) {
+        for (std::size_t i = 0; i < list.size(); ++i) (*this)(name + "." + std::to_string(i), list[i]);
+    }
+    template <class... M>
+    void operator()(const std::string& name, const std::variant<M...>& one_of) {
+        std::visit([&](const auto& m) { (*this)(name, m); }, one_of);
+    }
+
+    void walk(const Module& m) {
+        on_module_(m);
+        m.children(*this);
+    }
+
+private:
+    std::string key(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
+
+    OnTensor on_tensor_;
+    OnModule on_module_;
+    std::string prefix_;
+};
+
+inline NamedTensors Module::named_parameters() const {
+    NamedTensors out;
+    Visitor visit([&](const std::string& key, const Tensor& t, bool is_buffer) { if (!is_buffer) out.emplace_back(key, t); },
+                  [](const Module&) {});
+    visit.walk(*this);
+    return out;
+}
+
+inline NamedTensors Module::named_buffers() const {
+    NamedTensors out;
+    Visitor visit([&](const std::string& key, const Tensor& t, bool is_buffer) { if (is_buffer) out.emplace_back(key, t); },
+                  [](const Module&) {});
+    visit.walk(*this);
+    return out;
+}
+
+inline void Module::train(bool mode) {
+    // The walk hands out const modules; this one, and so all below it, is
+    // not const, so setting their flag through the walk is allowed.
+    Visitor visit([](const std::string&, const Tensor&, bool) {},
+                  [mode](const Module& m) { const_cast<Module&>(m).training = mode; });
+    visit.walk(*this);
+}
 
 // Appends `inner`'s entries to `out` under "prefix." (PyTorch's nesting of keys).
 inline void append(NamedTensors& out, const std::string& prefix, const NamedTensors& inner) {

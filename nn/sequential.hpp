@@ -11,7 +11,7 @@ namespace xgrad::nn {
 
 using AnyLayer = std::variant<Linear, ReLU, Dropout, LayerNorm>;
 
-struct Sequential {
+struct Sequential : Module {
     std::vector<AnyLayer> layers;
 
     Sequential(std::initializer_list<AnyLayer> list) : layers(list) {}
@@ -23,18 +23,9 @@ struct Sequential {
         return x;
     }
 
-    void train(bool mode = true) {
-        for (AnyLayer& layer : layers) {
-            if (auto* d = std::get_if<Dropout>(&layer)) d->train(mode);
-        }
-    }
-
-    NamedTensors named_parameters() const {
-        NamedTensors out;
-        for (std::size_t i = 0; i < layers.size(); ++i) {
-            append(out, std::to_string(i), std::visit([](const auto& l) { return l.named_parameters(); }, layers[i]));
-        }
-        return out;
+    // nn.Sequential names its layers by position: 0, 1, 2, ...
+    void children(Visitor& visit) const override {
+        for (std::size_t i = 0; i < layers.size(); ++i) visit(std::to_string(i), layers[i]);
     }
 };
 

@@ -334,10 +334,7 @@ std::vector<Check> checks() {
     module("ResidualBlock (the blocks stage, no LayerNorm)", [] {
         manual_seed(6);
         ResidualBlock block(8, 2, small);
-        nn::NamedTensors params;
-        nn::append(params, "sa", block.sa.named_parameters());
-        nn::append(params, "ffwd", block.ffwd.named_parameters());
-        return check_module("ResidualBlock", block, params, 6, 45);
+        return check_module("ResidualBlock", block, block.named_parameters(), 6, 45);
     });
     module("GPTLanguageModel (loss)", [] {
         manual_seed(5);

@@ -198,3 +198,26 @@ TEST_CASE("AttentionCapture holds each Head's own weights, in the order the head
     head(x);
     CHECK(outer.weights.size() == 1);
 }
+
+TEST_CASE("train() and eval() reach every Dropout, inside heads, lists and Sequential alike") {
+    GPTLanguageModel model(GPTConfig{11, 8, 16, 2, 2, 0.2});
+    auto dropouts = [&] {
+        std::vector<bool> modes;
+        for (const Block& b : model.blocks) {
+            for (const Head& h : b.sa.heads) modes.push_back(h.dropout.training);
+            modes.push_back(b.sa.dropout.training);
+            modes.push_back(std::get<nn::Dropout>(b.ffwd.net.layers[3]).training);
+        }
+        return modes;
+    };
+    CHECK(dropouts().size() == 8);
+    model.eval();
+    for (bool on : dropouts()) CHECK_FALSE(on);
+    CHECK_FALSE(model.training);
+    model.train();
+    for (bool on : dropouts()) CHECK(on);
+    // and the listing skips a missing bias, as PyTorch skips None
+    nn::Linear no_bias(3, 2, /*bias=*/false);
+    CHECK(no_bias.named_parameters().size() == 1);
+    CHECK(model.named_buffers().size() == 4);  // one tril per head
+}
