@@ -32,4 +32,11 @@ struct Block : nn::Module {
     }
 };
 
+// [Block(n_embd, n_head=n_head) for _ in range(n_layer)]: the models' blocks.
+inline std::vector<Block> make_blocks(const GPTConfig& config) {
+    std::vector<Block> blocks;
+    for (std::size_t i = 0; i < config.n_layer; ++i) blocks.emplace_back(config.n_embd, config.n_head, config);
+    return blocks;
+}
+
 }  // namespace xgrad

@@ -63,13 +63,6 @@ struct GPTLanguageModel : LanguageModel {
         visit("ln_f", ln_f);
         visit("lm_head", lm_head);
     }
-
-private:
-    static std::vector<Block> make_blocks(const GPTConfig& config) {
-        std::vector<Block> blocks;
-        for (std::size_t i = 0; i < config.n_layer; ++i) blocks.emplace_back(config.n_embd, config.n_head, config);
-        return blocks;
-    }
 };
 
 }  // namespace xgrad

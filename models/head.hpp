@@ -29,13 +29,15 @@ struct Head : nn::Module {
     nn::Linear value;
     Tensor tril;  // a buffer, not a parameter: (block_size, block_size)
     nn::Dropout dropout;
+    AttentionScale scale;  // head_size ** -0.5 (gpt.py) or C ** -0.5 (the blog's post 38): see GPTConfig
 
     Head(std::size_t head_size, const GPTConfig& config)
         : key(config.n_embd, head_size, /*bias=*/false),
           query(config.n_embd, head_size, /*bias=*/false),
           value(config.n_embd, head_size, /*bias=*/false),
           tril(tril_ones(config.block_size)),
-          dropout(config.dropout) {}
+          dropout(config.head_dropout ? config.dropout : 0.0),  // the blog's Head has none: p = 0
+          scale(config.attention_scale) {}
 
     Tensor operator()(const Tensor& x) const {
         // input of size (batch, time-step, channels)
@@ -44,7 +46,8 @@ struct Head : nn::Module {
         Tensor k = key(x);    // (B,T,hs)
         Tensor q = query(x);  // (B,T,hs)
         // compute attention scores ("affinities")
-        Tensor wei = matmul(q, k.transpose(-2, -1)) * std::pow(Scalar(k.size(-1)), Scalar(-0.5));  // (B, T, hs) @ (B, hs, T) -> (B, T, T)
+        const std::size_t d = scale == AttentionScale::head_size ? k.size(-1) : x.size(-1);  // hs, or the blog's C
+        Tensor wei = matmul(q, k.transpose(-2, -1)) * std::pow(Scalar(d), Scalar(-0.5));  // (B, T, hs) @ (B, hs, T) -> (B, T, T)
         Tensor tril_T = slice(slice(tril, 0, 0, T), 1, 0, T);                     // self.tril[:T, :T]
         wei = wei.masked_fill(equal_zero(tril_T), -std::numeric_limits<Scalar>::infinity());  // (B, T, T)
         wei = softmax(wei, -1);  // (B, T, T)

@@ -97,7 +97,7 @@ namespace {
 // n_embd / n_head without biases, a FeedForward of Linear, ReLU, Linear (and
 // Dropout, off in eval). A model built otherwise gets an Error, not a wrong
 // answer or a bad_variant_access.
-void check_structure(const GPTLanguageModel& model) {
+void check_structure(const GPTParts& model) {
     const GPTConfig& c = model.config;
     const std::size_t hs = c.n_head ? c.n_embd / c.n_head : 0;
     auto refuse = [](std::size_t l, const std::string& what) {
@@ -127,7 +127,14 @@ void check_structure(const GPTLanguageModel& model) {
 
 }  // namespace
 
-KVCachedGPT::KVCachedGPT(const GPTLanguageModel& model, std::size_t B) : model_(model), B_(B) {
+GPTParts GPTParts::of(const GPTLanguageModel& m) {
+    return {m.config, m.token_embedding_table, m.position_embedding_table, m.blocks, m.ln_f, m.lm_head};
+}
+GPTParts GPTParts::of(const GPT& m) {
+    return {m.config, m.token_embedding, m.position_embedding, m.blocks, m.ln_f, m.head};
+}
+
+KVCachedGPT::KVCachedGPT(const GPTParts& model, std::size_t B) : model_(model), B_(B) {
     check_structure(model);
     const GPTConfig& c = model.config;
     const std::size_t hs = c.n_head ? c.n_embd / c.n_head : 0;
@@ -149,8 +156,8 @@ Array KVCachedGPT::forward(const Index& idx) {
                     " new ones exceed block_size " + std::to_string(c.block_size) + " (crop the context first)");
     }
     // tok_emb = token_embedding_table(idx), pos_emb = position_embedding_table(arange(T)), x = tok_emb + pos_emb
-    const Scalar* tok = model_.token_embedding_table.weight.data().data();
-    const Scalar* pos = model_.position_embedding_table.weight.data().data();
+    const Scalar* tok = model_.token_embedding.weight.data().data();
+    const Scalar* pos = model_.position_embedding.weight.data().data();
     Array x = Array::from_shape({B_ * n, C});  // (B*n, C)
     for (std::size_t b = 0; b < B_; ++b) {
         for (std::size_t i = 0; i < n; ++i) {
@@ -176,7 +183,7 @@ Array KVCachedGPT::forward(const Index& idx) {
     }
     x = last_rows(x, B_, rows, 1);                  // (B, C)
     x = layer_norm_of_rows(x, B_, model_.ln_f);             // x = ln_f(x)
-    Array logits = linear_rows(x, B_, model_.lm_head);  // logits = lm_head(x): (B, vocab_size)
+    Array logits = linear_rows(x, B_, model_.head);  // logits = lm_head(x): (B, vocab_size)
     T_ += n;
     return logits;
 }
@@ -185,7 +192,8 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     const Block& blk = model_.blocks[layer];
     const std::size_t C = model_.config.n_embd, H = blk.sa.heads.size(), hs = C / H;
     const std::size_t block_size = model_.config.block_size, t0 = T_, Tn = T_ + n, B = B_;
-    const Scalar scale = std::pow(Scalar(hs), Scalar(-0.5));  // as Head: * k.size(-1) ** -0.5
+    const Head& first = blk.sa.heads.at(0);  // every head of a block is built alike
+    const Scalar scale = std::pow(Scalar(first.scale == AttentionScale::head_size ? hs : C), Scalar(-0.5));  // as Head
 
     // x = x + sa(ln1(x)), for the last m rows
     const Array h = layer_norm_of_rows(x, B * n, blk.ln1);  // (B*n, C)
@@ -253,7 +261,7 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
 namespace {
 
 // Would the model's forward draw dropout masks? (model.train() with p > 0)
-bool dropout_active(const GPTLanguageModel& model) {
+bool dropout_active(const GPTParts& model) {
     auto on = [](const nn::Dropout& d) { return d.training && d.p > 0; };
     for (const Block& blk : model.blocks) {
         if (on(blk.sa.dropout)) return true;
@@ -269,7 +277,7 @@ bool dropout_active(const GPTLanguageModel& model) {
 
 }  // namespace
 
-Index generate_with_kv_cache(const GPTLanguageModel& model, Index idx, std::size_t max_new_tokens,
+Index generate_with_kv_cache(const GPTParts& model, Index idx, std::size_t max_new_tokens,
                              const SamplingOptions& options, Generator& gen) {
     check_context(idx);
     if (max_new_tokens == 0) return idx;
@@ -301,10 +309,17 @@ Index GPTLanguageModel::generate(Index idx, std::size_t max_new_tokens, const Sa
                                  Generator& gen) const {
     // The cache computes the model in eval mode; with dropout on (model.train()),
     // only the full forward draws the masks the lecture's generate() would.
-    if (!options.kv_cache || dropout_active(*this)) {
+    if (!options.kv_cache || dropout_active(GPTParts::of(*this))) {
         return LanguageModel::generate(std::move(idx), max_new_tokens, options, gen);
     }
-    return generate_with_kv_cache(*this, std::move(idx), max_new_tokens, options, gen);
+    return generate_with_kv_cache(GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
+}
+
+Index GPT::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options, Generator& gen) const {
+    if (!options.kv_cache || dropout_active(GPTParts::of(*this))) {
+        return LanguageModel::generate(std::move(idx), max_new_tokens, options, gen);
+    }
+    return generate_with_kv_cache(GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
 }
 
 }  // namespace xgrad

@@ -25,9 +25,26 @@
 // lecture's forward: the big speedup is inside the window.
 #pragma once
 
+#include "models/blog_gpt.hpp"
 #include "models/gpt.hpp"
 
 namespace xgrad {
+
+// What the cache reads of a GPT. The lecture's GPTLanguageModel and the
+// blog's GPT name their members differently (token_embedding_table and
+// token_embedding, lm_head and head) and are otherwise built of the same
+// modules; the heads say how they scale their scores.
+struct GPTParts {
+    const GPTConfig& config;
+    const nn::Embedding& token_embedding;
+    const nn::Embedding& position_embedding;
+    const std::vector<Block>& blocks;
+    const nn::LayerNorm& ln_f;
+    const nn::Linear& head;  // the lecture's lm_head
+
+    static GPTParts of(const GPTLanguageModel& model);
+    static GPTParts of(const GPT& model);
+};
 
 // The GPT's forward for inference, one block at a time as GPTLanguageModel's,
 // keeping each block's keys and values of every position of B sequences.
@@ -35,7 +52,9 @@ class KVCachedGPT {
 public:
     // The model is read, not copied: it must outlive this object, and its
     // weights must not change while it is used.
-    KVCachedGPT(const GPTLanguageModel& model, std::size_t B);
+    KVCachedGPT(const GPTParts& model, std::size_t B);
+    KVCachedGPT(const GPTLanguageModel& model, std::size_t B) : KVCachedGPT(GPTParts::of(model), B) {}
+    KVCachedGPT(const GPT& model, std::size_t B) : KVCachedGPT(GPTParts::of(model), B) {}
 
     // Runs n new tokens per sequence, idx (B, n), at positions size() to
     // size() + n - 1, and adds their keys and values to the cache. Returns
@@ -52,7 +71,7 @@ private:
     // m rows of each sequence, (B*m, C).
     Array block(std::size_t layer, const Array& x, std::size_t n, std::size_t m);
 
-    const GPTLanguageModel& model_;
+    GPTParts model_;
     std::size_t B_, T_ = 0;
     // per block: key[l] and value[l] are (B, n_head, block_size, head_size);
     // the first T_ positions are filled
@@ -63,7 +82,7 @@ private:
 // one decode step per new token while the sequence fits in block_size, a
 // rebuild from the cropped window per token after. Draws from `gen` exactly as
 // LanguageModel::generate does, so the tokens are the same for the same seed.
-Index generate_with_kv_cache(const GPTLanguageModel& model, Index idx, std::size_t max_new_tokens,
+Index generate_with_kv_cache(const GPTParts& model, Index idx, std::size_t max_new_tokens,
                              const SamplingOptions& options, Generator& gen);
 
 }  // namespace xgrad

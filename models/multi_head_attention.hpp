@@ -16,7 +16,7 @@ struct MultiHeadAttention : nn::Module {
 
     MultiHeadAttention(std::size_t num_heads, std::size_t head_size, const GPTConfig& config)
         : heads(make_heads(num_heads, head_size, config)),
-          proj(head_size * num_heads, config.n_embd),
+          proj(config.proj_from_n_embd ? config.n_embd : head_size * num_heads, config.n_embd),
           dropout(config.dropout) {}
 
     Tensor operator()(const Tensor& x) const {

@@ -2,6 +2,7 @@
 // PyTorch, train/eval, a model that overfits one batch, generate.
 #include "autograd/error.hpp"
 #include "models/bigram.hpp"
+#include "models/blog_gpt.hpp"
 #include "models/gpt.hpp"
 #include "nn/adamw.hpp"
 #include "tests/check_helpers.hpp"
@@ -220,4 +221,60 @@ TEST_CASE("train() and eval() reach every Dropout, inside heads, lists and Seque
     nn::Linear no_bias(3, 2, /*bias=*/false);
     CHECK(no_bias.named_parameters().size() == 1);
     CHECK(model.named_buffers().size() == 4);  // one tril per head
+}
+
+TEST_CASE("the blog's GPT: its state-dict keys, its choices, and the lecture's model unchanged") {
+    const GPTConfig c{11, 8, 16, 4, 2, 0.1};
+    manual_seed(3);
+    GPT blog(c);
+    std::set<std::string> keys;
+    for (const auto& [name, t] : blog.state_dict()) keys.insert(name);
+    for (const char* k : {"token_embedding.weight", "position_embedding.weight", "blocks.0.sa.heads.0.key.weight",
+                          "blocks.1.sa.heads.3.value.weight", "blocks.0.sa.heads.2.tril", "blocks.1.sa.proj.weight",
+                          "blocks.1.sa.proj.bias", "blocks.0.ffwd.net.0.weight", "blocks.0.ffwd.net.2.bias",
+                          "blocks.1.ln1.weight", "blocks.1.ln2.bias", "ln_f.weight", "ln_f.bias", "head.weight",
+                          "head.bias"}) {
+        CHECK_MESSAGE(keys.count(k) == 1, k);
+    }
+    CHECK(keys.size() == 50 + 8);  // 50 parameters and a tril per head
+    CHECK(nn::count_parameters(blog.named_parameters()) == 6987);
+    // the blog's choices, one named field each, and the lecture's defaults
+    const Head& h = blog.blocks[0].sa.heads[0];
+    CHECK(h.scale == AttentionScale::n_embd);
+    CHECK(h.dropout.p == 0);                       // no dropout in the blog's Head
+    CHECK(blog.blocks[0].sa.dropout.p == Scalar(0.1f));  // but after the projection, as the lecture
+    GPTLanguageModel lecture(c);
+    CHECK(lecture.blocks[0].sa.heads[0].scale == AttentionScale::head_size);
+    CHECK(lecture.blocks[0].sa.heads[0].dropout.p == Scalar(0.1f));
+    // PyTorch's default init: embeddings normal(0, 1), Linear uniform in +-1/sqrt(in)
+    const Array& emb = blog.token_embedding.weight.data();
+    CHECK(xt::amax(xt::abs(emb))() > 1.0);
+    const Array& w = std::get<nn::Linear>(blog.blocks[0].ffwd.net.layers[2]).weight.data();  // in_features 64
+    CHECK(xt::amax(xt::abs(w))() <= Scalar(1 / std::sqrt(64.0)));
+    CHECK(xt::amax(xt::abs(w))() > Scalar(0.9 / std::sqrt(64.0)));
+}
+
+TEST_CASE("the blog's scale: C ** -0.5 gives other attention than head_size ** -0.5, and the cache follows it") {
+    const GPTConfig c{11, 8, 16, 4, 1, 0.0};
+    manual_seed(8);
+    GPT blog(c);
+    blog.eval();
+    const Index idx = random_tokens(1, 8, 11, 2);
+    AttentionCapture by_c;
+    const Array logits_c = blog(idx).logits.data();
+    for (Block& b : blog.blocks) {
+        for (Head& h : b.sa.heads) h.scale = AttentionScale::head_size;
+    }
+    const Array logits_hs = blog(idx).logits.data();
+    CHECK(xt::amax(xt::abs(logits_c - logits_hs))() > 1e-3);
+    REQUIRE(by_c.weights.size() == 2 * 4);
+    // softmax(s * 0.5) against softmax(s * 0.25): the larger scale is sharper (a larger max weight)
+    CHECK(xt::amax(by_c.weights[4].data())() > xt::amax(by_c.weights[0].data())() - 1e-6);
+    for (Block& b : blog.blocks) {
+        for (Head& h : b.sa.heads) h.scale = AttentionScale::n_embd;
+    }
+    Generator g1(4), g2(4);
+    SamplingOptions cached, full;
+    full.kv_cache = false;
+    CHECK(blog.generate(idx, 20, cached, g1) == blog.generate(idx, 20, full, g2));
 }
