@@ -25,6 +25,12 @@ double uniform01(Generator& gen) {
 
 std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOptions& options, Generator& gen) {
     if (!(options.temperature > 0)) throw Error("sample: temperature must be > 0");
+    if (!(options.top_p > 0 && options.top_p <= 1)) {
+        throw Error("sample: top_p must be in (0, 1], got " + std::to_string(options.top_p));
+    }
+    if (options.greedy) {  // the first of the largest logits, as torch.argmax
+        return static_cast<std::int64_t>(std::max_element(logits, logits + V) - logits);
+    }
     std::vector<double> z(logits, logits + V);
     for (double& v : z) v /= options.temperature;
     if (options.top_k > 0 && options.top_k < V) {
@@ -37,10 +43,23 @@ std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOpt
             if (v < kth) v = -INFINITY;
         }
     }
-    // probs = softmax(z); idx_next = multinomial(probs, 1)
+    // probs = softmax(z) (unnormalised: exp(z - max), summed in `total`)
     const double m = *std::max_element(z.begin(), z.end());
     double total = 0;
     for (double& v : z) total += (v = std::exp(v - m));
+    if (options.top_p < 1) {
+        // top-p: the most likely tokens, in order (ties by index), until their
+        // probability reaches top_p; the rest get none
+        std::vector<std::size_t> order(V);
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return z[a] > z[b]; });
+        double kept = 0;
+        std::size_t n = 0;
+        while (n < V && kept < options.top_p * total) kept += z[order[n++]];
+        for (std::size_t i = n; i < V; ++i) z[order[i]] = 0;
+        total = kept;
+    }
+    // idx_next = multinomial(probs, 1)
     double u = uniform01(gen) * total;
     for (std::size_t i = 0; i < V; ++i) {
         if (u < z[i]) return static_cast<std::int64_t>(i);

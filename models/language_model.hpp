@@ -12,9 +12,13 @@
 
 namespace xgrad {
 
+// How a token is drawn from the logits, as the blog's post 33 lists the
+// ways: greedy (always the most likely), temperature, top-k and top-p.
 struct SamplingOptions {
     double temperature = 1.0;  // divides the logits: < 1 sharper, > 1 flatter
     std::size_t top_k = 0;     // keep only the k most likely tokens (0: all)
+    double top_p = 1.0;        // nucleus: keep the fewest most likely tokens whose probability reaches top_p (1: all)
+    bool greedy = false;       // the most likely token, no randomness (the others are then unused)
     // GPTLanguageModel samples with a key/value cache (models/kv_cache.hpp),
     // the same tokens as recomputing the whole context; false recomputes it
     // for every token, as the lecture's generate(). Other models always do.
@@ -52,7 +56,8 @@ struct LanguageModel : nn::Module {
                            Generator& gen = default_generator()) const;
 };
 
-// Draws one token from logits (V) after temperature and top-k.
+// Draws one token from logits (V): the argmax when greedy, else after
+// temperature, top-k and top-p, from the softmax of what is left.
 std::int64_t sample_token(const Scalar* logits, std::size_t V, const SamplingOptions& options, Generator& gen);
 
 // What both generate paths (the full recompute and the KV cache) share, so

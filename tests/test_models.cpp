@@ -278,3 +278,62 @@ TEST_CASE("the blog's scale: C ** -0.5 gives other attention than head_size ** -
     full.kv_cache = false;
     CHECK(blog.generate(idx, 20, cached, g1) == blog.generate(idx, 20, full, g2));
 }
+
+TEST_CASE("sample_token: greedy, top-p, top-k and temperature on hand-made logits") {
+    // probabilities 0.5, 0.3, 0.15, 0.05 (logits are their logs, shifted)
+    const std::vector<Scalar> logits = {std::log(0.5f) + 3, std::log(0.3f) + 3, std::log(0.15f) + 3, std::log(0.05f) + 3};
+    auto counts = [&](const SamplingOptions& o) {
+        Generator gen(11);
+        std::vector<int> n(4, 0);
+        for (int i = 0; i < 20000; ++i) ++n[static_cast<std::size_t>(sample_token(logits.data(), 4, o, gen))];
+        return n;
+    };
+    SamplingOptions greedy;
+    greedy.greedy = true;
+    CHECK(counts(greedy) == std::vector<int>{20000, 0, 0, 0});
+    const std::vector<Scalar> tie = {1, 5, 5, 2};
+    Generator gen(1);
+    CHECK(sample_token(tie.data(), 4, greedy, gen) == 1);  // the first of equal maxima, as torch.argmax
+
+    SamplingOptions p;
+    p.top_p = 0.6;  // 0.5 < 0.6 <= 0.5 + 0.3: the two most likely, renormalised to 0.625 and 0.375
+    std::vector<int> n = counts(p);
+    CHECK(n[2] == 0);
+    CHECK(n[3] == 0);
+    CHECK(n[0] / 20000.0 == doctest::Approx(0.625).epsilon(0.03));
+    p.top_p = 0.5;  // the first token alone reaches 0.5
+    CHECK(counts(p) == std::vector<int>{20000, 0, 0, 0});
+    p.top_p = 1.0;  // everything
+    n = counts(p);
+    CHECK(n[3] / 20000.0 == doctest::Approx(0.05).epsilon(0.1));
+
+    SamplingOptions k;
+    k.top_k = 3;
+    CHECK(counts(k)[3] == 0);
+    SamplingOptions cold;
+    cold.temperature = 0.05;  // probabilities ^ 20: almost always the first
+    CHECK(counts(cold)[0] > 19990);
+
+    for (double bad : {0.0, -0.1, 1.5}) {
+        SamplingOptions o;
+        o.top_p = bad;
+        CHECK_THROWS_WITH_AS(sample_token(logits.data(), 4, o, gen), doctest::Contains("top_p must be in (0, 1]"), Error);
+    }
+}
+
+TEST_CASE("greedy and top-p sampling: the KV cache gives the full recompute's tokens") {
+    const GPTConfig c{11, 8, 16, 2, 2, 0.0};
+    manual_seed(12);
+    GPTLanguageModel model(c);
+    model.eval();
+    const Index start = random_tokens(2, 3, 11, 9);
+    for (int mode = 0; mode < 2; ++mode) {
+        SamplingOptions cached;
+        cached.greedy = mode == 0;
+        if (mode == 1) cached.top_p = 0.7;
+        SamplingOptions full = cached;
+        full.kv_cache = false;
+        Generator g1(5), g2(5);
+        CHECK(model.generate(start, 20, cached, g1) == model.generate(start, 20, full, g2));  // past block_size too
+    }
+}
