@@ -1,7 +1,7 @@
 // Head, as in the blog's gpt.py: one head of self-attention.
 #pragma once
 
-#include "models/attention_capture.hpp"
+#include "models/hooks.hpp"
 #include "models/config.hpp"
 #include "nn/layers.hpp"
 
@@ -51,7 +51,7 @@ struct Head : nn::Module {
         Tensor tril_T = slice(slice(tril, 0, 0, T), 1, 0, T);                     // self.tril[:T, :T]
         wei = wei.masked_fill(equal_zero(tril_T), -std::numeric_limits<Scalar>::infinity());  // (B, T, T)
         wei = softmax(wei, -1);  // (B, T, T)
-        AttentionCapture::record(wei);  // for the tools that look inside (models/attention_capture.hpp)
+        AttentionCapture::record(wei);  // for the tools that look inside (models/hooks.hpp)
         wei = dropout(wei);
         // perform the weighted aggregation of the values
         Tensor v = value(x);          // (B,T,hs)

@@ -21,7 +21,7 @@ struct MultiHeadAttention : nn::Module {
 
     Tensor operator()(const Tensor& x) const {
         std::vector<Tensor> outs;  // [h(x) for h in self.heads]: each (B, T, hs)
-        for (const Head& h : heads) outs.push_back(h(x));
+        for (const Head& h : heads) outs.push_back(HeadGates::apply(h(x)));  // (the gate: models/hooks.hpp)
         Tensor out = cat(outs, -1);  // (B, T, num_heads * hs)
         out = dropout(proj(out));    // (B, T, n_embd)
         return out;

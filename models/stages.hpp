@@ -58,7 +58,7 @@ struct HeadStage : StageModel {
 
     explicit HeadStage(const GPTConfig& config) : StageModel(config), sa_head(config.n_embd, config) {}
 
-    Tensor body(const Tensor& x) const override { return sa_head(x); }  // apply one head of self-attention. (B,T,C)
+    Tensor body(const Tensor& x) const override { return HeadGates::apply(sa_head(x)); }  // apply one head of self-attention. (B,T,C)
     void body_children(nn::Visitor& visit) const override { visit("sa_head", sa_head); }
 };
 
@@ -73,7 +73,7 @@ struct MultiHeadStage : StageModel {
 
     Tensor body(const Tensor& x) const override {
         std::vector<Tensor> outs;  // each (B,T,hs)
-        for (const Head& h : sa_heads) outs.push_back(h(x));
+        for (const Head& h : sa_heads) outs.push_back(HeadGates::apply(h(x)));  // (the gate: models/hooks.hpp)
         return cat(outs, -1);  // (B,T,C)
     }
     void body_children(nn::Visitor& visit) const override { visit("sa_heads", sa_heads); }
