@@ -2,9 +2,9 @@
 // flags are named after the lecture's hyperparameters.
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
-#include "train/commands.hpp"
-#include "train/trainer.hpp"
-#include "train/visualize.hpp"
+#include "train/cli/commands.hpp"
+#include "train/loop/trainer.hpp"
+#include "train/pictures/visualize.hpp"
 #include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>

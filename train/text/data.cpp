@@ -1,4 +1,4 @@
-#include "train/data.hpp"
+#include "train/text/data.hpp"
 
 #include "autograd/error.hpp"
 

@@ -2,7 +2,7 @@
 // prefix, the JSON header, every entry (dtype, shape, data_offsets against the
 // buffer), then overlaps, and copies tensor bytes only after all of that, so the
 // bytes copied never exceed the file's size.
-#include "train/safetensors.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include "autograd/error.hpp"
 

@@ -13,7 +13,7 @@
 
 #include "models/language_model.hpp"
 #include "nn/adamw.hpp"
-#include "train/tokenizer.hpp"
+#include "train/text/tokenizer.hpp"
 
 #include <memory>
 #include <string>

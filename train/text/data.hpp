@@ -5,7 +5,7 @@
 #pragma once
 
 #include "autograd/ops.hpp"
-#include "train/tokenizer.hpp"
+#include "train/text/tokenizer.hpp"
 
 #include <string>
 #include <utility>

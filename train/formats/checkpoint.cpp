@@ -1,10 +1,10 @@
-#include "train/checkpoint.hpp"
+#include "train/formats/checkpoint.hpp"
 
 #include "autograd/error.hpp"
 #include "models/bigram.hpp"
 #include "models/gpt.hpp"
 #include "models/stages.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "train/tokenizer.hpp"
+#include "train/text/tokenizer.hpp"
 
 #include "autograd/error.hpp"
 

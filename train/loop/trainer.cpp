@@ -1,14 +1,14 @@
-#include "train/trainer.hpp"
+#include "train/loop/trainer.hpp"
 
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
 #include "autograd/profiler.hpp"
 #include "autograd/random.hpp"
 #include "nn/adamw.hpp"
-#include "train/checkpoint.hpp"
-#include "train/corpus.hpp"
-#include "train/data.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/text/corpus.hpp"
+#include "train/text/data.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
 #include <omp.h>

@@ -32,7 +32,7 @@
 // The layout (render): one space between words, none before , . ! ? or a closing quote, none after an opening
 // quote; a capital letter on the first word and on the first word inside the quote. The parser checks the layout
 // by rendering the words it read and comparing with the input.
-#include "train/corpus.hpp"
+#include "train/text/corpus.hpp"
 
 #include <vector>
 

@@ -3,13 +3,13 @@
 // the engine records for one forward pass (Graphviz DOT). Every picture is
 // plain text written by hand here, self-contained (no scripts, no fonts, no
 // network), and saved atomically.
-#include "train/visualize.hpp"
+#include "train/pictures/visualize.hpp"
 
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
-#include "train/checkpoint.hpp"
-#include "train/safetensors.hpp"
-#include "train/tokenizer.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/formats/safetensors.hpp"
+#include "train/text/tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 
