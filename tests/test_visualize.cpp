@@ -1,4 +1,4 @@
-// The pictures (train/pictures/visualize.hpp): the attention page, the loss plot and
+// The pictures (train/pictures/): the attention page, the loss plot and
 // the autograd graph, on a small GPT built in memory. The pages are checked
 // as XML by a small well-formedness checker (tested first: it must catch an
 // unclosed tag), the attention weights against a computation by plain loops,
@@ -6,7 +6,9 @@
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
 #include "train/formats/checkpoint.hpp"
-#include "train/pictures/visualize.hpp"
+#include "train/pictures/attention.hpp"
+#include "train/pictures/graph.hpp"
+#include "train/pictures/loss_plot.hpp"
 
 #include <doctest/doctest.h>
 

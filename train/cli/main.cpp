@@ -4,7 +4,9 @@
 #include "autograd/error.hpp"
 #include "train/cli/commands.hpp"
 #include "train/loop/trainer.hpp"
-#include "train/pictures/visualize.hpp"
+#include "train/pictures/attention.hpp"
+#include "train/pictures/graph.hpp"
+#include "train/pictures/loss_plot.hpp"
 #include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>
