@@ -3,7 +3,7 @@
 #include "models/gpt.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/text/data.hpp"
-#include "train/loop/trainer.hpp"
+#include "train/loop/train.hpp"
 #include "tests/check_helpers.hpp"
 
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// The commands of the `xgrad` program other than `train` (train/trainer.hpp).
+// The commands of the `xgrad` program other than `train` (train/loop/train.hpp).
 // main.cpp only parses flags; each command here does one job.
 #pragma once
 

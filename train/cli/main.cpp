@@ -3,7 +3,7 @@
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
 #include "train/cli/commands.hpp"
-#include "train/loop/trainer.hpp"
+#include "train/loop/train.hpp"
 #include "train/pictures/attention.hpp"
 #include "train/pictures/graph.hpp"
 #include "train/pictures/loss_plot.hpp"
