@@ -1,5 +1,5 @@
 // The built-in toy corpus of `xgrad corpus`: English-like sentences in the spirit of the blog's "The cat sat on the
-// mat", generated from a small grammar (written out at the top of corpus.cpp), and a checker that tells whether a
+// mat", generated from a small grammar (written out at the top of grammar.hpp), and a checker that tells whether a
 // sentence is valid under that grammar. The grammar has structure a character model can only learn by looking
 // further back than the last few characters:
 //   The cats that the dog sees sleep on the mat.      (the verb agrees with "cats", not with the nearer "dog")
