@@ -1,3 +1,4 @@
+// `xgrad sample`, `xgrad grad` and `xgrad corpus` (commands.hpp).
 #include "train/cli/commands.hpp"
 
 #include "autograd/error.hpp"

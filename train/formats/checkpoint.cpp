@@ -1,3 +1,4 @@
+// Checkpoints and their training state, written and checked (checkpoint.hpp).
 #include "train/formats/checkpoint.hpp"
 
 #include "autograd/error.hpp"

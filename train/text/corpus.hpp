@@ -5,6 +5,8 @@
 //   The cats that the dog sees sleep on the mat.      (the verb agrees with "cats", not with the nearer "dog")
 //   The queen asks, "Does the fox sleep?"             (the quote closes; "asks" wants a question inside it)
 // `xgrad sample` runs check_sentences on what a trained model wrote and reports the share of valid sentences.
+// Used by `xgrad corpus` and `xgrad sample` (train/cli/commands.cpp), by training (train/text/data.cpp reads it when
+// no --data is given; train/loop/train.cpp checks the sample it writes at the end) and by tests/test_corpus.cpp.
 #pragma once
 
 #include <cstddef>

@@ -1,3 +1,4 @@
+// The text a run reads, its split and its batches (data.hpp).
 #include "train/text/data.hpp"
 
 #include "autograd/error.hpp"

@@ -2,6 +2,7 @@
 // for training and the rest for validation, and draw random batches.
 //     data = torch.tensor(encode(text), dtype=torch.long)
 //     n = int(0.9*len(data)) # first 90% will be train, rest val
+// Used by the training loop (train/loop/).
 #pragma once
 
 #include "autograd/ops.hpp"

@@ -1,3 +1,4 @@
+// UTF-8 and the character-level tokenizer (tokenizer.hpp).
 #include "train/text/tokenizer.hpp"
 
 #include "autograd/error.hpp"
