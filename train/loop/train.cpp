@@ -108,7 +108,8 @@ int train(const TrainOptions& o, std::ostream& out) {
     start_run(o);
     Generator& gen = default_generator();
 
-    // load or resume, and prepare the data (a resumed model's block_size and vocabulary rule)
+    // load or resume, and prepare the data (a resumed model's block_size and
+    // vocabulary rule); the text is read first, so a bad --data is named first
     const CorpusText corpus = read_corpus(o.data);
     Resumed resumed = load_or_resume(o);
     const TextData data = prepare_data(corpus, resumed.config.block_size);
@@ -116,13 +117,13 @@ int train(const TrainOptions& o, std::ostream& out) {
 
     // the loop
     Report report(out, o, *t.model, t.start_iter);
-    SigintScope sigint;
+    SigintScope sigint;  // until train() returns, Ctrl-C stops the loop after its step and cannot cut a save
     const bool finished = training_loop(o, t, data, gen, report);
 
     // the final save
     if (finished) save_trainee(t, data.tokenizer, gen, std::max(o.max_iters, t.start_iter));
     report.summary(finished);
-    if (!finished) return 130;
+    if (!finished) return 130;  // 128 + SIGINT, as a shell reports Ctrl-C
     if (o.sample_tokens > 0) print_sample(*t.model, data.tokenizer, o, out);
     return 0;
 }
