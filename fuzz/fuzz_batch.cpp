@@ -1,10 +1,11 @@
 // libFuzzer target for the `xgrad grad --batch` reader: parse_batch() and
 // check_batch() may refuse an input only with xgrad::Error.
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//       fuzz/fuzz_batch.cpp train/batch_file.cpp train/safetensors.cpp -o /tmp/fuzz_batch
+//       fuzz/fuzz_batch.cpp train/formats/batch_file.cpp train/formats/safetensors.cpp \
+//       train/formats/safetensors_parse.cpp -o /tmp/fuzz_batch
 //   cp -r fuzz/corpus_batch /tmp/corpus_batch && /tmp/fuzz_batch -max_total_time=120 /tmp/corpus_batch
 #include "autograd/error.hpp"
-#include "train/batch_file.hpp"
+#include "train/formats/batch_file.hpp"
 
 #include <cstdint>
 #include <cstdlib>

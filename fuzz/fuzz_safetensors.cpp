@@ -3,10 +3,11 @@
 // is a bug. Accepted files also go through the decoders and back through the
 // writer, whose output must parse to the same tensors.
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//       fuzz/fuzz_safetensors.cpp train/safetensors.cpp -o /tmp/fuzz_st
+//       fuzz/fuzz_safetensors.cpp train/formats/safetensors.cpp train/formats/safetensors_parse.cpp \
+//       -o /tmp/fuzz_st
 //   cp -r fuzz/corpus_safetensors /tmp/corpus_st && /tmp/fuzz_st -max_total_time=120 /tmp/corpus_st
 #include "autograd/error.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <cstdint>
 #include <cstdlib>

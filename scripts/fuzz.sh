@@ -10,8 +10,8 @@ out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
 for target in safetensors batch; do
-  sources=(train/safetensors.cpp)
-  [ "$target" = batch ] && sources+=(train/batch_file.cpp)
+  sources=(train/formats/safetensors.cpp train/formats/safetensors_parse.cpp)
+  [ "$target" = batch ] && sources+=(train/formats/batch_file.cpp)
   clang++ "${flags[@]}" "fuzz/fuzz_$target.cpp" "${sources[@]}" -o "$out/fuzz_$target"
   rm -rf "$out/corpus_$target"
   cp -r "fuzz/corpus_$target" "$out/corpus_$target"

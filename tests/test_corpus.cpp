@@ -1,6 +1,6 @@
 // Tests of the toy corpus: generation is deterministic and plain, every generated sentence passes the checker, the
 // checker rejects what breaks the grammar (above all the long-range parts), and the long-range parts are common.
-#include "train/corpus.hpp"
+#include "train/text/corpus.hpp"
 
 #include <doctest/doctest.h>
 

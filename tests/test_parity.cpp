@@ -13,9 +13,9 @@
 #include "models/gpt.hpp"
 #include "nn/adamw.hpp"
 #include "tests/check_helpers.hpp"
-#include "train/checkpoint.hpp"
-#include "train/commands.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/cli/commands.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

@@ -4,8 +4,8 @@
 #include <doctest/doctest.h>
 
 #include "autograd/error.hpp"
-#include "train/batch_file.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/batch_file.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <unistd.h>
 

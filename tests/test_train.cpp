@@ -1,9 +1,9 @@
 // Tokenizer, data, checkpoints and the training loop.
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
-#include "train/checkpoint.hpp"
-#include "train/data.hpp"
-#include "train/trainer.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/text/data.hpp"
+#include "train/loop/train.hpp"
 #include "tests/check_helpers.hpp"
 
 #include <doctest/doctest.h>

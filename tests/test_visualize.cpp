@@ -1,12 +1,14 @@
-// The pictures (train/visualize.hpp): the attention page, the loss plot and
+// The pictures (train/pictures/): the attention page, the loss plot and
 // the autograd graph, on a small GPT built in memory. The pages are checked
 // as XML by a small well-formedness checker (tested first: it must catch an
 // unclosed tag), the attention weights against a computation by plain loops,
 // and the graph by counting its nodes per op.
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
-#include "train/checkpoint.hpp"
-#include "train/visualize.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/pictures/attention.hpp"
+#include "train/pictures/graph.hpp"
+#include "train/pictures/loss_plot.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,8 @@
-#include "train/data.hpp"
+// The text a run reads, its split and its batches (data.hpp).
+#include "train/text/data.hpp"
 
 #include "autograd/error.hpp"
+#include "train/text/corpus.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -30,6 +32,14 @@ std::string read_text_file(const std::string& path) {
     return bytes;
 }
 
+CorpusText read_corpus(const std::string& path) {
+    CorpusText corpus;
+    corpus.origin = path.empty() ? "built-in corpus" : path;
+    corpus.name = path.empty() ? "built-in" : path;
+    corpus.bytes = path.empty() ? generate_corpus() : read_text_file(path);
+    return corpus;
+}
+
 TextData prepare_data(std::u32string_view text, std::size_t block_size, const std::string& origin) {
     TextData d;
     d.tokenizer = Tokenizer::from_text(text);
@@ -45,6 +55,10 @@ TextData prepare_data(std::u32string_view text, std::size_t block_size, const st
         }
     }
     return d;
+}
+
+TextData prepare_data(const CorpusText& corpus, std::size_t block_size) {
+    return prepare_data(decode_utf8(corpus.bytes, corpus.origin), block_size, corpus.origin);
 }
 
 std::size_t random_below(std::size_t n, Generator& gen) {

@@ -1,10 +1,12 @@
 // The built-in toy corpus of `xgrad corpus`: English-like sentences in the spirit of the blog's "The cat sat on the
-// mat", generated from a small grammar (written out at the top of corpus.cpp), and a checker that tells whether a
+// mat", generated from a small grammar (written out at the top of grammar.hpp), and a checker that tells whether a
 // sentence is valid under that grammar. The grammar has structure a character model can only learn by looking
 // further back than the last few characters:
 //   The cats that the dog sees sleep on the mat.      (the verb agrees with "cats", not with the nearer "dog")
 //   The queen asks, "Does the fox sleep?"             (the quote closes; "asks" wants a question inside it)
 // `xgrad sample` runs check_sentences on what a trained model wrote and reports the share of valid sentences.
+// Used by `xgrad corpus` and `xgrad sample` (train/cli/commands.cpp), by training (train/text/data.cpp reads it when
+// no --data is given; train/loop/train.cpp checks the sample it writes at the end) and by tests/test_corpus.cpp.
 #pragma once
 
 #include <cstddef>

@@ -6,6 +6,8 @@
 //     stoi = { ch:i for i,ch in enumerate(chars) }
 //     encode = lambda s: [stoi[c] for c in s]
 //     decode = lambda l: ''.join([itos[i] for i in l])
+// Used by the data (data.hpp), the checkpoints, which store the vocabulary
+// (train/formats/checkpoint.hpp), sampling and the pictures.
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,16 @@
-// The `xgrad` command line: train, sample, grad, corpus. Each subcommand's
-// flags are named after the lecture's hyperparameters.
+// The `xgrad` command line: each subcommand and its flags, named after the
+// lecture's hyperparameters. The work is elsewhere: train in train/loop/ (from
+// a preset of presets.cpp), sample, grad and corpus in commands.cpp, the
+// pictures (attention, plot, graph) in train/pictures/, gradcheck in
+// tests/gradcheck_suite.cpp.
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
-#include "train/commands.hpp"
-#include "train/trainer.hpp"
-#include "train/visualize.hpp"
+#include "train/cli/commands.hpp"
+#include "train/cli/presets.hpp"
+#include "train/loop/train.hpp"
+#include "train/pictures/attention.hpp"
+#include "train/pictures/graph.hpp"
+#include "train/pictures/loss_plot.hpp"
 #include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>
@@ -25,42 +31,6 @@ const CLI::Validator non_negative(
         return !value.empty() && value[0] == '-' ? "must not be negative, got " + value : std::string();
     },
     "NON-NEGATIVE");
-
-// The presets of `xgrad train --preset`: explicit flags override them.
-TrainOptions preset(const std::string& name) {
-    TrainOptions o;
-    o.max_iters = 5000, o.eval_interval = 500, o.eval_iters = 200;
-    GPTConfig& c = o.config;
-    if (name == "tiny") {  // minutes on a laptop CPU
-        o.batch_size = 16, c.block_size = 32, c.n_embd = 64, c.n_head = 4, c.n_layer = 4, c.dropout = 0.0;
-        o.learning_rate = 1e-3;
-    } else if (name == "lecture") {  // gpt.py's defaults
-        o.batch_size = 64, c.block_size = 256, c.n_embd = 384, c.n_head = 6, c.n_layer = 6, c.dropout = 0.2;
-        o.learning_rate = 3e-4;
-    } else if (name == "bigram") {  // bigram.py
-        o.batch_size = 32, c.block_size = 8, c.n_embd = 32, c.n_head = 1, c.n_layer = 0, c.dropout = 0.0;
-        o.learning_rate = 1e-2, o.max_iters = 3000, o.eval_interval = 300;
-    } else if (name == "head" || name == "multihead" || name == "feedforward" || name == "blocks" ||
-               name == "layernorm") {  // the lecture's commits between bigram.py and gpt.py
-        o.batch_size = 32, c.block_size = 8, c.n_embd = 32, c.n_head = name == "head" ? 1 : 4;
-        c.n_layer = name == "blocks" || name == "layernorm" ? 3 : 0, c.dropout = 0.0, o.learning_rate = 1e-3;
-    } else {
-        throw Error("--preset: unknown preset '" + name + "' (expected tiny, lecture, or a stage's name)");
-    }
-    return o;
-}
-
-// Without --preset: the stage's own settings for --model NAME (the full
-// `gpt` takes the lecture's), else the tiny preset.
-std::string default_preset(const std::string& model, bool model_given) {
-    if (!model_given) return "tiny";
-    if (model == "gpt") return "lecture";
-    for (const char* stage : {"bigram", "head", "multihead", "feedforward", "blocks", "layernorm"}) {
-        if (model == stage) return model;
-    }
-    return "tiny";  // an unknown model: make_model names it
-
-}
 
 void add_train(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("train", "train a model and sample from it");

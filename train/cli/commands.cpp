@@ -1,11 +1,12 @@
-#include "train/commands.hpp"
+// `xgrad sample`, `xgrad grad` and `xgrad corpus` (commands.hpp).
+#include "train/cli/commands.hpp"
 
 #include "autograd/error.hpp"
 #include "autograd/random.hpp"
-#include "train/batch_file.hpp"
-#include "train/checkpoint.hpp"
-#include "train/corpus.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/batch_file.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/text/corpus.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <iostream>
 

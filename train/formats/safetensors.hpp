@@ -10,6 +10,9 @@
 // out-of-bounds read. Tensor bytes are copied only after every offset is checked
 // and no two tensors overlap, so they never exceed the file. The JSON header
 // (at most 100 MB) costs up to about 25x its size while nlohmann holds it.
+//
+// Used by the checkpoints and batch files (train/formats/), `xgrad grad`, and
+// for write_file_atomic by every picture (train/pictures/) and `xgrad corpus`.
 #pragma once
 
 #include <cstddef>

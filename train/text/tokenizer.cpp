@@ -1,4 +1,5 @@
-#include "train/tokenizer.hpp"
+// UTF-8 and the character-level tokenizer (tokenizer.hpp).
+#include "train/text/tokenizer.hpp"
 
 #include "autograd/error.hpp"
 

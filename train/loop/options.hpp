@@ -1,13 +1,14 @@
-// The training loop of the lecture's gpt.py, with its hyperparameters as
-// options, plus what a learner on a CPU wants around it: progress, a JSON
-// log, checkpoints, resuming, and a clean stop on Ctrl-C.
+// The options of one training run: the lecture's hyperparameters, plus what a
+// learner on a CPU wants around them (threads, checkpoints, resuming, a log).
+// Filled by the command line (train/cli/main.cpp, from a preset of
+// train/cli/presets.cpp) and by the tests; checked here before train()
+// (train/loop/train.hpp) does any work.
 #pragma once
 
 #include "models/config.hpp"
 
 #include <cstdint>
 #include <functional>
-#include <iosfwd>
 #include <string>
 
 namespace xgrad {
@@ -33,9 +34,13 @@ struct TrainOptions {
     std::function<void(long long step, double loss)> on_step;
 };
 
-// Runs the whole job; returns the process exit code (0, or 130 after Ctrl-C).
-// Bad input throws xgrad::Error.
-int train(const TrainOptions& options, std::ostream& out);
+// Fails before any work: a flag out of range, or an output (--out, --log)
+// that could not be written because its directory is missing or is not one.
+void check_options(const TrainOptions& options);
+
+// A rough upper bound of what training needs, checked before anything is
+// allocated; fails when it is above 90% of the machine's memory.
+void check_memory(const GPTConfig& config, std::size_t batch_size);
 
 // Applies --threads: OpenMP's and OpenBLAS's thread counts (0: every core).
 void set_threads(int threads);

@@ -1,6 +1,7 @@
 // The input of `xgrad grad --batch BATCH`: a safetensors file holding integer
 // tensors "x" (inputs) and "y" (targets), I64 or I32, both of shape (B, T),
 // exactly what gpt.py's get_batch returns, saved with safetensors.torch.save_file.
+// Read by `xgrad grad` (train/cli/commands.cpp); fuzzed by fuzz/fuzz_batch.cpp.
 #pragma once
 
 #include <cstddef>

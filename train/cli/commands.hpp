@@ -1,5 +1,7 @@
-// The commands of the `xgrad` program other than `train` (train/trainer.hpp).
-// main.cpp only parses flags; each command here does one job.
+// The commands of the `xgrad` program other than `train` (train/loop/train.hpp)
+// and the pictures (train/pictures/): sample, grad, corpus. main.cpp only
+// parses flags; each command here does one job. tests/test_parity.cpp runs
+// grad against PyTorch's gradients.
 #pragma once
 
 #include "models/language_model.hpp"

@@ -1,8 +1,8 @@
 // Reads a (B, T) batch of token ids out of a safetensors file.
-#include "train/batch_file.hpp"
+#include "train/formats/batch_file.hpp"
 
 #include "autograd/error.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/safetensors.hpp"
 
 namespace xgrad {
 

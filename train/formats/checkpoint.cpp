@@ -1,10 +1,11 @@
-#include "train/checkpoint.hpp"
+// Checkpoints and their training state, written and checked (checkpoint.hpp).
+#include "train/formats/checkpoint.hpp"
 
 #include "autograd/error.hpp"
 #include "models/bigram.hpp"
 #include "models/gpt.hpp"
 #include "models/stages.hpp"
-#include "train/safetensors.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -108,10 +109,9 @@ std::string shape_text(const std::vector<std::int64_t>& s) {
     return out + ")";
 }
 
-}  // namespace
-
-LoadedCheckpoint load_checkpoint(const std::string& path) {
-    const st::File file = st::load(path);
+// The metadata: the config, the model's type, the corpus, the step and the
+// vocabulary, which must have config.vocab_size characters.
+GPTConfig read_metadata(const st::File& file, const std::string& path, LoadedCheckpoint& out) {
     const auto config_it = file.metadata.find("config");
     const auto vocab_it = file.metadata.find("vocab");
     if (config_it == file.metadata.end() || vocab_it == file.metadata.end()) {
@@ -119,7 +119,6 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
                     "config and vocab metadata, see the README)");
     }
     const GPTConfig config = config_from_json(config_it->second, path);
-    LoadedCheckpoint out;
     const auto model_it = file.metadata.find("model");
     out.model_type = model_it == file.metadata.end() ? "gpt" : model_it->second;
     if (const auto it = file.metadata.find("corpus"); it != file.metadata.end()) out.corpus = it->second;
@@ -139,13 +138,18 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
         throw Error(path + ": the vocab metadata has " + std::to_string(out.tokenizer.vocab_size()) +
                     " characters but config.vocab_size is " + std::to_string(config.vocab_size));
     }
-    // Before building anything: the embeddings' shapes must agree with the
-    // config (a tiny file must not make us allocate a huge model), and the
-    // model must fit in memory.
+    return config;
+}
+
+// Before building anything: the embeddings' shapes must agree with the
+// config (a tiny file must not make us allocate a huge model), and the
+// model must fit in memory.
+void check_before_building(const st::File& file, const GPTConfig& config, const std::string& model_type,
+                           const std::string& path) {
     for (const auto& [name, rows] : {std::pair{std::string("token_embedding_table.weight"), config.vocab_size},
                                      std::pair{std::string("position_embedding_table.weight"), config.block_size}}) {
         const auto it = file.tensors.find(name);
-        if (it == file.tensors.end() || out.model_type == "bigram") continue;
+        if (it == file.tensors.end() || model_type == "bigram") continue;
         const std::vector<std::int64_t> want = {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(config.n_embd)};
         if (it->second.shape != want) {
             throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
@@ -160,19 +164,18 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
         throw Error(path + ": its config needs about " + std::to_string(static_cast<long long>(4 * floats / 1e9)) +
                     " GB for the weights alone, more than this machine can hold");
     }
-    try {
-        out.model = make_model(out.model_type, config);
-    } catch (const Error& e) {
-        throw Error(path + ": " + e.what());
-    }
+}
 
-    // Every expected tensor, with the right shape; nothing else.
-    const nn::NamedTensors expected = out.model->state_dict();
+// Every expected tensor, with the right shape and finite values, copied into
+// the model; nothing else.
+void copy_tensors(const st::File& file, const LanguageModel& model, const std::string& model_type,
+                  const std::string& path) {
+    const nn::NamedTensors expected = model.state_dict();
     std::set<std::string> expected_names;
     for (const auto& entry : expected) expected_names.insert(entry.first);
     for (const auto& entry : file.tensors) {
         if (!expected_names.count(entry.first)) {
-            throw Error(path + ": unexpected tensor '" + entry.first + "' for a " + out.model_type +
+            throw Error(path + ": unexpected tensor '" + entry.first + "' for a " + model_type +
                         " model with this config");
         }
     }
@@ -194,8 +197,11 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
         Tensor target = t;  // a handle: writes into the model
         std::copy(values.begin(), values.end(), target.data().begin());
     }
-    // The buffers are fixed by the model: a tril that is not the causal mask would silently change it.
-    for (const auto& [name, t] : out.model->named_buffers()) {
+}
+
+// The buffers are fixed by the model: a tril that is not the causal mask would silently change it.
+void check_buffers(const LanguageModel& model, const std::string& path) {
+    for (const auto& [name, t] : model.named_buffers()) {
         const Array& a = t.data();
         for (std::size_t i = 0; i < a.shape()[0]; ++i) {
             for (std::size_t j = 0; j < a.shape()[1]; ++j) {
@@ -205,6 +211,22 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
             }
         }
     }
+}
+
+}  // namespace
+
+LoadedCheckpoint load_checkpoint(const std::string& path) {
+    const st::File file = st::load(path);
+    LoadedCheckpoint out;
+    const GPTConfig config = read_metadata(file, path, out);
+    check_before_building(file, config, out.model_type, path);
+    try {
+        out.model = make_model(out.model_type, config);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    copy_tensors(file, *out.model, out.model_type, path);
+    check_buffers(*out.model, path);
     return out;
 }
 

@@ -9,11 +9,15 @@
 //
 // The optimizer's moments, the step and the random generator's state go in a
 // second file, CKPT.state, so `xgrad train --resume CKPT` continues the run.
+//
+// Written and read by training (train/loop/checkpointing.cpp); read by every
+// command that takes a model: sample and grad (train/cli/commands.cpp), the
+// attention page and the graph (train/pictures/).
 #pragma once
 
 #include "models/language_model.hpp"
 #include "nn/adamw.hpp"
-#include "train/tokenizer.hpp"
+#include "train/text/tokenizer.hpp"
 
 #include <memory>
 #include <string>
