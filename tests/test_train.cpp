@@ -8,6 +8,9 @@
 
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -137,15 +140,32 @@ TEST_CASE("training: the loss falls, and a log is written") {
     CHECK(last_line.find("\"event\":\"done\"") != std::string::npos);
 }
 
+// The evaluations a JSON log holds, one "step: train val" line each (the
+// timings differ from run to run; the losses must not).
+std::string logged_steps(const std::string& path) {
+    std::ifstream in(path);
+    std::string out, line;
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        if (!j.contains("step")) continue;
+        out += std::to_string(j["step"].get<long long>()) + ": " + j["train_loss"].dump() + " " + j["val_loss"].dump() + "\n";
+    }
+    return out;
+}
+
 TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume continues the same run") {
     TrainOptions o = small_run();
     o.max_iters = 400, o.eval_interval = 50;
     o.out = (temp_dir() / "full.safetensors").string();
+    o.log = (temp_dir() / "full.jsonl").string();
     std::ostringstream full;
     REQUIRE(train(o, full) == 0);
+    const std::string full_log = logged_steps(o.log);
+    CHECK(std::count(full_log.begin(), full_log.end(), '\n') == 9);  // steps 0, 50, ..., 350 and the last, 399
 
     // Interrupt a second, identical run, as Ctrl-C would, then resume it.
     o.out = (temp_dir() / "split.safetensors").string();
+    o.log = (temp_dir() / "split.jsonl").string();
     std::ostringstream first;
     TrainOptions interrupted = o;
     interrupted.on_step = [](long long step, double) {
@@ -154,30 +174,77 @@ TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume 
     const int rc = train(interrupted, first);
     REQUIRE(rc == 130);
     CHECK(first.str().find("interrupted after step 123") != std::string::npos);
-    CHECK(first.str().find("interrupted after step") != std::string::npos);
     TrainOptions resumed = o;
     resumed.resume = o.out;
     std::ostringstream second;
     REQUIRE(train(resumed, second) == 0);
-    CHECK(second.str().find("resuming") != std::string::npos);
+    CHECK(second.str().find("resuming " + o.out + " at step 124") != std::string::npos);
+    CHECK(logged_steps(o.log) == full_log);  // the two halves' log is the uninterrupted run's
 
-    // The evaluations of both halves together are the uninterrupted run's
-    // (a step evaluated just before the interruption is evaluated again).
-    std::string joined = eval_lines(first.str());
-    const std::string tail = eval_lines(second.str());
-    if (!tail.empty()) {
-        const std::string first_tail_line = tail.substr(0, tail.find('\n') + 1);
-        const std::size_t dup = joined.find(first_tail_line);
-        if (dup != std::string::npos) joined.erase(dup);
-    }
-    joined += tail;
-    CHECK(joined == eval_lines(full.str()));
     LoadedCheckpoint a = load_checkpoint((temp_dir() / "full.safetensors").string());
     LoadedCheckpoint b = load_checkpoint(o.out);
     for (std::size_t i = 0; i < a.model->named_parameters().size(); ++i) {
         XGRAD_CHECK_CLOSE(a.model->named_parameters()[i].first, b.model->named_parameters()[i].second.data(),
                           a.model->named_parameters()[i].second.data(), 0);
     }
+
+    // Killed during step 150, after its evaluation was logged: the resumed run
+    // evaluates step 150 again, and the log still holds it once.
+    o.out = (temp_dir() / "killed.safetensors").string();
+    o.log = (temp_dir() / "killed.jsonl").string();
+    TrainOptions killed = o;
+    killed.on_step = [](long long step, double) {
+        if (step == 150) throw std::runtime_error("killed");
+    };
+    std::ostringstream dying;
+    CHECK_THROWS_AS(train(killed, dying), std::runtime_error);
+    CHECK(logged_steps(o.log).find("150: ") != std::string::npos);
+    resumed = o;
+    resumed.resume = o.out;
+    std::ostringstream after;
+    REQUIRE(train(resumed, after) == 0);
+    CHECK(after.str().find("at step 150") != std::string::npos);
+    CHECK(logged_steps(o.log) == full_log);
+}
+
+TEST_CASE("a kill between the checkpoint's two writes leaves a run that resumes from the checkpoint's step") {
+    TrainOptions o = small_run();
+    o.max_iters = 60, o.eval_interval = 20;
+    o.out = (temp_dir() / "pair.safetensors").string();
+    std::ostringstream out;
+    REQUIRE(train(o, out) == 0);  // checkpoint and state at step 60
+    const std::string state = state_path(o.out), previous = previous_state_path(o.out);
+    CHECK_FALSE(fs::exists(previous));  // it exists only while a save is under way
+    // A state one step newer (61), from a copy of the run.
+    TrainOptions copy = o;
+    copy.resume = o.out, copy.out = (temp_dir() / "pair_copy.safetensors").string(), copy.max_iters = 61;
+    REQUIRE(train(copy, out) == 0);
+    const std::string newer_state = state_path(copy.out);
+
+    auto resume_to = [&](long long max_iters) {
+        TrainOptions r = o;
+        r.resume = o.out, r.max_iters = max_iters;
+        std::ostringstream s;
+        const int rc = train(r, s);
+        return std::pair{rc, s.str()};
+    };
+    // Killed after the state of step 61 was written, before its checkpoint:
+    // .state is from 61, .state.prev (the checkpoint's) from 60.
+    fs::rename(state, previous);
+    fs::copy_file(newer_state, state);
+    auto [rc, text] = resume_to(62);
+    CHECK(rc == 0);
+    CHECK(text.find("resuming " + o.out + " at step 60") != std::string::npos);
+    CHECK_FALSE(fs::exists(previous));  // the resumed run's saves cleaned up
+    // Killed after .state was moved aside, before the new one was written.
+    fs::rename(state, previous);
+    std::tie(rc, text) = resume_to(63);
+    CHECK(rc == 0);
+    CHECK(text.find("at step 62") != std::string::npos);
+    // Neither file from the checkpoint's step (63): the error names both steps.
+    fs::copy_file(newer_state, state, fs::copy_options::overwrite_existing);
+    const std::string expected = "the checkpoint is from step 63 but " + state + " from step 61";
+    CHECK_THROWS_WITH_AS(resume_to(64), doctest::Contains(expected.c_str()), Error);
 }
 
 TEST_CASE("every stage of the series trains on the built-in corpus: its loss falls") {

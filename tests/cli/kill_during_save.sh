@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kills training with SIGKILL at random moments while it writes a checkpoint
-# at every step, many times; the checkpoint left behind must always load.
+# at every step, many times; the checkpoint left behind must always load, and
+# --resume of it must continue from its step.
 #   usage: tests/cli/kill_during_save.sh path/to/xgrad [rounds]
 set -u
 XGRAD=${1:?usage: $0 path/to/xgrad [rounds]}
@@ -11,8 +12,9 @@ passed=0
 failed=0
 ck="$T/ck.safetensors"
 # about 3 MB of weights, written (with the optimizer state) after every step
-args=(train --max-iters 100000 --eval-interval 1 --eval-iters 0 --sample-tokens 0 --block-size 16 --n-embd 128
+base=(train --eval-interval 1 --eval-iters 0 --sample-tokens 0 --block-size 16 --n-embd 128
       --n-head 4 --n-layer 4 --batch-size 2 --threads 1 --out "$ck")
+args=("${base[@]}" --max-iters 100000)
 for round in $(seq 1 "$ROUNDS"); do
   if [ -f "$ck" ]; then
     "$XGRAD" "${args[@]}" --resume "$ck" >/dev/null 2>&1 &
@@ -31,6 +33,21 @@ for round in $(seq 1 "$ROUNDS"); do
   else
     failed=$((failed + 1))
     echo "FAIL round $round: $(cat "$T/err")"
+  fi
+  # --resume: it names the checkpoint's step, then trains one more
+  # (a checkpoint of step 0 resumes without saying so)
+  if probe=$("$XGRAD" "${base[@]}" --max-iters 0 --resume "$ck" 2>&1); then
+    step=$(printf '%s\n' "$probe" | sed -n 's/^resuming .* at step \([0-9]*\)$/\1/p')
+    step=${step:-0}
+  else
+    step=""
+  fi
+  if [ -n "$step" ] && "$XGRAD" "${base[@]}" --max-iters $((step + 1)) --resume "$ck" >"$T/resume.out" 2>&1 &&
+     grep -q "^trained 1 steps" "$T/resume.out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL round $round: --resume refused: $("$XGRAD" "${base[@]}" --max-iters 0 --resume "$ck" 2>&1 | tail -1)"
   fi
 done
 # Ctrl-C: the current step finishes, the checkpoint is written, the exit status is 130, and --resume goes on.

@@ -250,8 +250,60 @@ void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Gen
     st::save(file, path);
 }
 
-TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& path) {
-    const st::File file = st::load(path);
+std::string previous_state_path(const std::string& checkpoint_path) { return state_path(checkpoint_path) + ".prev"; }
+
+void save_checkpoint_and_state(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
+                               const std::string& corpus, const nn::AdamW& optimizer, const Generator& gen,
+                               const std::string& path, long long step) {
+    // Each file is written atomically, but a kill can fall between the two.
+    // So the state the checkpoint on disk goes with is kept, as .state.prev,
+    // until the new checkpoint is in place: at any moment one of .state and
+    // .state.prev is from the checkpoint's step (load_train_state picks it).
+    const std::string state = state_path(path), previous = previous_state_path(path);
+    if (::access(state.c_str(), F_OK) == 0 && ::rename(state.c_str(), previous.c_str()) != 0) {
+        throw Error(state + ": cannot keep it as " + previous + " while the new state is written");
+    }
+    save_train_state(optimizer, step, gen, state);
+    save_checkpoint(model, model_type, tokenizer, corpus, path, step);
+    ::unlink(previous.c_str());  // both files are from `step` now
+}
+
+namespace {
+
+long long state_iter(const st::File& file, const std::string& path) {
+    const auto it = file.metadata.find("iter");
+    if (it == file.metadata.end()) throw Error(path + ": no 'iter' in the training state's metadata");
+    try {
+        return std::stoll(it->second);
+    } catch (const std::logic_error&) {
+        throw Error(path + ": 'iter' and 'adamw_step' must be integers");
+    }
+}
+
+}  // namespace
+
+TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& checkpoint_path,
+                            long long checkpoint_step) {
+    // CKPT.state, or the one kept while a save was under way (a kill between
+    // the two writes leaves CKPT.state missing or one save newer).
+    std::string path = state_path(checkpoint_path);
+    const std::string previous = previous_state_path(checkpoint_path);
+    const bool have_previous = ::access(previous.c_str(), F_OK) == 0;
+    if (have_previous && ::access(path.c_str(), F_OK) != 0) path = previous;
+    st::File file = st::load(path);
+    if (checkpoint_step >= 0 && state_iter(file, path) != checkpoint_step) {
+        const long long newer = state_iter(file, path);
+        if (have_previous && path != previous) {
+            file = st::load(previous);
+            path = previous;
+        }
+        if (state_iter(file, path) != checkpoint_step) {
+            throw Error(checkpoint_path + ": the checkpoint is from step " + std::to_string(checkpoint_step) + " but " +
+                        state_path(checkpoint_path) + " from step " + std::to_string(newer) +
+                        (have_previous ? " and " + previous + " from step " + std::to_string(state_iter(file, path)) : "") +
+                        "; the checkpoint still works for sampling");
+        }
+    }
     auto meta = [&](const char* key) {
         const auto it = file.metadata.find(key);
         if (it == file.metadata.end()) throw Error(path + ": no '" + key + "' in the training state's metadata");

@@ -54,8 +54,18 @@ LoadedCheckpoint load_checkpoint(const std::string& path);
 struct TrainState {
     long long iter = 0;  // the next iteration to run
 };
-std::string state_path(const std::string& checkpoint_path);
+std::string state_path(const std::string& checkpoint_path);           // CKPT.state
+std::string previous_state_path(const std::string& checkpoint_path);  // CKPT.state.prev, only while a save is under way
 void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path);
-TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& path);
+// The checkpoint and its training state, as a pair that survives a kill at
+// any moment: --resume always finds the state of the checkpoint's step.
+void save_checkpoint_and_state(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
+                               const std::string& corpus, const nn::AdamW& optimizer, const Generator& gen,
+                               const std::string& path, long long step);
+// Loads the state of CKPT's step (checkpoint_step, or whatever CKPT.state
+// holds when the checkpoint does not say): CKPT.state, or CKPT.state.prev
+// when a kill fell between the two writes of a save.
+TrainState load_train_state(nn::AdamW& optimizer, Generator& gen, const std::string& checkpoint_path,
+                            long long checkpoint_step);
 
 }  // namespace xgrad

@@ -39,14 +39,7 @@ Trainee make_trainee(const TrainOptions& o, Resumed r, const CorpusText& corpus,
     adamw.lr = o.learning_rate;
     nn::AdamW optimizer(r.model->named_parameters(), adamw);
     Trainee t{std::move(r.model), r.model_type, std::move(optimizer), 0, corpus.name, o.out.empty() ? o.resume : o.out};
-    if (!o.resume.empty()) {
-        t.start_iter = load_train_state(t.optimizer, gen, state_path(o.resume)).iter;
-        if (r.step >= 0 && r.step != t.start_iter) {
-            throw Error(o.resume + ": the checkpoint is from step " + std::to_string(r.step) + " but " +
-                        state_path(o.resume) + " from step " + std::to_string(t.start_iter) +
-                        " (a write was interrupted between the two); the checkpoint still works for sampling");
-        }
-    }
+    if (!o.resume.empty()) t.start_iter = load_train_state(t.optimizer, gen, o.resume, r.step).iter;
     return t;
 }
 
@@ -62,9 +55,7 @@ void save_trainee(const Trainee& t, const Tokenizer& tokenizer, const Generator&
             }
         }
     }
-    // the training state first: a checkpoint always has a state at least as new
-    save_train_state(t.optimizer, next_iter, gen, state_path(t.out_path));
-    save_checkpoint(*t.model, t.model_type, tokenizer, t.corpus, t.out_path, next_iter);
+    save_checkpoint_and_state(*t.model, t.model_type, tokenizer, t.corpus, t.optimizer, gen, t.out_path, next_iter);
 }
 
 }  // namespace xgrad

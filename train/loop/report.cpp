@@ -4,18 +4,42 @@
 
 #include "autograd/error.hpp"
 #include "autograd/profiler.hpp"
+#include "train/formats/safetensors.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <unistd.h>
 
 namespace xgrad {
+
+namespace {
+
+// A resumed run evaluates again at the step it resumes from, and the first
+// run may have logged evaluations past its last checkpoint (killed after the
+// line, before the next save). So the log keeps only the first run's
+// evaluations before `start_iter`, and the resumed run continues it: no gap,
+// no step twice. The old log is replaced atomically.
+void keep_log_before(const std::string& path, long long start_iter) {
+    std::ifstream in(path);
+    if (!in) return;  // no log yet: nothing to join
+    std::string kept, line;
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<long long>() < start_iter) {
+            kept += line + "\n";
+        }
+    }
+    safetensors::write_file_atomic(path, kept);
+}
+
+}  // namespace
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -91,6 +115,7 @@ Report::Report(std::ostream& out, const TrainOptions& o, const LanguageModel& mo
     out_ << std::fixed << std::setprecision(6) << static_cast<double>(params_) / 1e6 << " M parameters\n";
     if (start_iter > 0) out_ << "resuming " << o.resume << " at step " << start_iter << "\n";
     if (!o.log.empty()) {
+        if (start_iter > 0) keep_log_before(o.log, start_iter);
         log_.open(o.log, start_iter > 0 ? std::ios::app : std::ios::trunc);
         if (!log_) throw Error(o.log + ": cannot write the log file");
     }
