@@ -65,6 +65,21 @@ Tensor Tensor::none(const char* why) {
     return t;
 }
 
+Tensor Tensor::hollow(const Shape& shape, bool requires_grad) {
+    Tensor t(Array::from_shape({0}), requires_grad);
+    t.node_->released_shape = shape;
+    t.node_->data_released = true;
+    return t;
+}
+
+std::size_t Tensor::numel() const {
+    const Node& n = checked("numel");
+    if (!n.data_released) return n.data.size();
+    std::size_t count = 1;
+    for (const std::size_t d : n.released_shape) count *= d;
+    return count;
+}
+
 void Tensor::throw_empty(const char* call) const {
     throw Error(std::string(call) + ": the tensor is empty (" +
                 (why_empty_ ? why_empty_ : "a default-constructed Tensor holds no values; assign it an op's result first") +

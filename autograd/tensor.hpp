@@ -80,6 +80,10 @@ public:
     // context: using it throws an Error with `why` ("the model was called
     // without targets, so it computed no loss").
     static Tensor none(const char* why);
+    // A tensor with a shape and no values (nothing allocated): what a model
+    // is built of under nn::ShapesOnly, to know its state dict's shapes
+    // before anything is allocated. data() is empty; shape() and numel() hold.
+    static Tensor hollow(const Shape& shape, bool requires_grad = false);
     // Copies and moves keep the node's count of handles (see Node::handles).
     Tensor(const Tensor& other) : node_(other.node_), why_empty_(other.why_empty_) { retain(); }
     Tensor(Tensor&& other) noexcept : node_(std::move(other.node_)), why_empty_(other.why_empty_) {}
@@ -94,7 +98,7 @@ public:
     const Shape& shape() const { return checked("shape").shape(); }
     std::size_t dim() const { return shape().size(); }
     std::size_t size(int d) const;  // PyTorch's x.size(-1): negative dims count from the end
-    std::size_t numel() const { return checked("numel").data.size(); }
+    std::size_t numel() const;
     Scalar item() const;            // the value of a one-element tensor
 
     bool requires_grad() const { return checked("requires_grad").requires_grad; }

@@ -127,6 +127,26 @@ inline void append(NamedTensors& out, const std::string& prefix, const NamedTens
     for (const auto& [name, t] : inner) out.emplace_back(prefix + "." + name, t);
 }
 
+// While a ShapesOnly guard is alive, parameters and buffers are made hollow
+// (Tensor::hollow: their shapes, no values), so a model of any size can be
+// built to read its state dict's names and shapes before a checkpoint's
+// tensors are trusted (train/formats/checkpoint.cpp).
+class ShapesOnly {
+public:
+    ShapesOnly() : previous_(active()) { active() = true; }
+    ~ShapesOnly() { active() = previous_; }
+    ShapesOnly(const ShapesOnly&) = delete;
+    ShapesOnly& operator=(const ShapesOnly&) = delete;
+    static bool on() { return active(); }
+
+private:
+    static bool& active() {
+        thread_local bool shapes_only = false;
+        return shapes_only;
+    }
+    bool previous_;
+};
+
 inline std::size_t count_parameters(const NamedTensors& params) {
     std::size_t n = 0;
     for (const auto& entry : params) n += entry.second.numel();
@@ -139,6 +159,7 @@ inline void zero_grad(const NamedTensors& params) {
 
 // normal(0, std), as torch.nn.init.normal_ (a parameter: requires grad).
 inline Tensor normal_parameter(const Shape& shape, double std, Generator& gen) {
+    if (ShapesOnly::on()) return Tensor::hollow(shape, true);
     std::normal_distribution<double> normal(0.0, std);
     Array a = Array::from_shape(shape);
     for (Scalar& x : a) x = static_cast<Scalar>(normal(gen));
@@ -146,6 +167,7 @@ inline Tensor normal_parameter(const Shape& shape, double std, Generator& gen) {
 }
 
 inline Tensor constant_parameter(const Shape& shape, double value) {
+    if (ShapesOnly::on()) return Tensor::hollow(shape, true);
     Array a = Array::from_shape(shape);
     a.fill(static_cast<Scalar>(value));
     return Tensor(std::move(a), true);

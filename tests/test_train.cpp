@@ -2,6 +2,8 @@
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
 #include "train/formats/checkpoint.hpp"
+#include "train/formats/safetensors.hpp"
+#include "train/text/tokenizer.hpp"
 #include "train/text/data.hpp"
 #include "train/loop/train.hpp"
 #include "tests/check_helpers.hpp"
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/resource.h>
 
 using namespace xgrad;
 namespace fs = std::filesystem;
@@ -274,5 +277,48 @@ TEST_CASE("every stage turns its dropout off in eval()") {
         XGRAD_CHECK_CLOSE(stage, (*model)(idx).logits.data(), (*model)(idx).logits.data(), 0);
         model->train();
         CHECK(xt::amax(xt::abs((*model)(idx).logits.data() - (*model)(idx).logits.data()))() > 0);
+    }
+}
+
+TEST_CASE("a small file cannot make the loader allocate a large model: every tensor is checked first") {
+    // A metadata-only bigram checkpoint with a 20,000-character vocabulary: its
+    // (V, V) table would be 1.6 GB. The loader must refuse it before building.
+    std::u32string vocab;
+    for (char32_t c = 0x4E00; c < 0x4E00 + 20000; ++c) vocab += c;
+    namespace st = safetensors;
+    st::File file;
+    file.metadata["config"] = R"({"vocab_size":20000,"block_size":8,"n_embd":16,"n_head":2,"n_layer":0,"dropout":0.0})";
+    file.metadata["vocab"] = encode_utf8(vocab);
+    file.metadata["model"] = "bigram";
+    const std::string path = (temp_dir() / "hollow.safetensors").string();
+    st::save(file, path);
+    CHECK(fs::file_size(path) < 100000);
+    struct rusage before {}, after {};
+    ::getrusage(RUSAGE_SELF, &before);
+    CHECK_THROWS_WITH_AS(load_checkpoint(path), doctest::Contains("missing tensor 'token_embedding_table.weight'"), Error);
+    ::getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024);  // KB: far below the table's 1.6 GB
+
+    // and a tensor of the wrong shape is refused before the model is built, naming the shape the config needs
+    Array small = xt::zeros<Scalar>({3, 3});
+    file.tensors["token_embedding_table.weight"] = st::from_floats({3, 3}, small.data());
+    st::save(file, path);
+    CHECK_THROWS_WITH_AS(load_checkpoint(path), doctest::Contains("has shape (3,3) but the config needs (20000,20000)"),
+                         Error);
+}
+
+TEST_CASE("the trainer's memory estimate and the loader count a model's weights with one function") {
+    for (const char* type : {"gpt", "bigram", "head", "blocks", "blog"}) {
+        INFO(type);
+        const GPTConfig c{13, 8, 16, 2, 2, 0.0};
+        const nn::NamedTensors hollow = expected_state(type, c);
+        const std::unique_ptr<LanguageModel> real = make_model(type, c);
+        CHECK(state_size(hollow) == state_size(real->state_dict()));
+        REQUIRE(hollow.size() == real->state_dict().size());
+        for (std::size_t i = 0; i < hollow.size(); ++i) {
+            CHECK(hollow[i].first == real->state_dict()[i].first);
+            CHECK(hollow[i].second.shape() == real->state_dict()[i].second.shape());
+            CHECK(hollow[i].second.data().size() == 0);  // nothing allocated
+        }
     }
 }

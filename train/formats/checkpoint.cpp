@@ -3,6 +3,7 @@
 
 #include "autograd/error.hpp"
 #include "models/bigram.hpp"
+#include "models/blog_gpt.hpp"
 #include "models/gpt.hpp"
 #include "models/stages.hpp"
 #include "train/formats/safetensors.hpp"
@@ -26,7 +27,19 @@ std::unique_ptr<LanguageModel> make_model(const std::string& type, const GPTConf
     if (type == "multihead") return std::make_unique<MultiHeadStage>(config);
     if (type == "feedforward") return std::make_unique<FeedForwardStage>(config);
     if (type == "blocks") return std::make_unique<BlocksStage>(config);
-    throw Error("unknown model '" + type + "' (expected bigram, head, multihead, feedforward, blocks, layernorm or gpt)");
+    if (type == "blog") return std::make_unique<GPT>(config);
+    throw Error("unknown model '" + type + "' (expected bigram, head, multihead, feedforward, blocks, layernorm, gpt or blog)");
+}
+
+nn::NamedTensors expected_state(const std::string& type, const GPTConfig& config) {
+    nn::ShapesOnly shapes_only;  // parameters and buffers without values: nothing of the model's size is allocated
+    return make_model(type, config)->state_dict();
+}
+
+std::size_t state_size(const nn::NamedTensors& state) {
+    std::size_t floats = 0;
+    for (const auto& entry : state) floats += entry.second.numel();
+    return floats;
 }
 
 std::string config_to_json(const GPTConfig& c) {
@@ -141,43 +154,27 @@ GPTConfig read_metadata(const st::File& file, const std::string& path, LoadedChe
     return config;
 }
 
-// Before building anything: the embeddings' shapes must agree with the
-// config (a tiny file must not make us allocate a huge model), and the
-// model must fit in memory.
-void check_before_building(const st::File& file, const GPTConfig& config, const std::string& model_type,
-                           const std::string& path) {
-    for (const auto& [name, rows] : {std::pair{std::string("token_embedding_table.weight"), config.vocab_size},
-                                     std::pair{std::string("position_embedding_table.weight"), config.block_size}}) {
-        const auto it = file.tensors.find(name);
-        if (it == file.tensors.end() || model_type == "bigram") continue;
-        const std::vector<std::int64_t> want = {static_cast<std::int64_t>(rows), static_cast<std::int64_t>(config.n_embd)};
-        if (it->second.shape != want) {
-            throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
-                        " but the config needs " + shape_text(want));
-        }
-    }
-    const double C = static_cast<double>(config.n_embd), T = static_cast<double>(config.block_size);
-    const double floats = 12 * static_cast<double>(config.n_layer) * C * C + 2 * C * static_cast<double>(config.vocab_size) +
-                          T * C + static_cast<double>(config.n_layer * config.n_head) * T * T;  // weights and tril buffers
-    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-    if (4 * floats > 0.5 * physical) {
-        throw Error(path + ": its config needs about " + std::to_string(static_cast<long long>(4 * floats / 1e9)) +
-                    " GB for the weights alone, more than this machine can hold");
-    }
-}
-
-// Every expected tensor, with the right shape and finite values, copied into
-// the model; nothing else.
-void copy_tensors(const st::File& file, const LanguageModel& model, const std::string& model_type,
-                  const std::string& path) {
-    const nn::NamedTensors expected = model.state_dict();
+// Every tensor the model expects, present in the file with a float dtype
+// and the shape the config implies, and nothing else: checked against the
+// hollow model's state dict, before anything of the model's size is
+// allocated, so the file's own size bounds what loading it allocates.
+void check_tensors(const st::File& file, const nn::NamedTensors& expected, const std::string& model_type,
+                   const std::string& path) {
     std::set<std::string> expected_names;
     for (const auto& entry : expected) expected_names.insert(entry.first);
+    std::string first_unexpected, first_missing;
     for (const auto& entry : file.tensors) {
-        if (!expected_names.count(entry.first)) {
-            throw Error(path + ": unexpected tensor '" + entry.first + "' for a " + model_type +
-                        " model with this config");
-        }
+        if (!expected_names.count(entry.first) && first_unexpected.empty()) first_unexpected = entry.first;
+    }
+    for (const auto& entry : expected) {
+        if (!file.tensors.count(entry.first) && first_missing.empty()) first_missing = entry.first;
+    }
+    if (!first_unexpected.empty() && !first_missing.empty()) {  // another model's keys: the lecture's in a blog file, ...
+        throw Error(path + ": its tensors are not a " + model_type + " model's (metadata 'model' says " + model_type +
+                    "): the first missing is '" + first_missing + "', the first unexpected '" + first_unexpected + "'");
+    }
+    if (!first_unexpected.empty()) {
+        throw Error(path + ": unexpected tensor '" + first_unexpected + "' for a " + model_type + " model with this config");
     }
     for (const auto& [name, t] : expected) {
         const auto it = file.tensors.find(name);
@@ -187,7 +184,29 @@ void copy_tensors(const st::File& file, const LanguageModel& model, const std::s
             throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
                         " but the config needs " + shape_text(want));
         }
-        const std::vector<float> values = st::to_floats(it->second, path + ": tensor '" + name + "'");
+        if (it->second.dtype != st::Dtype::F32 && it->second.dtype != st::Dtype::F64) {
+            throw Error(path + ": tensor '" + name + "' has dtype " + st::dtype_name(it->second.dtype) +
+                        ", expected F32 (or F64)");
+        }
+    }
+}
+
+// The model must fit in memory (a config can ask for more than the file holds
+// only if the file is missing tensors, which check_tensors refused already;
+// this is for a file that is itself that large).
+void check_fits(std::size_t floats, const std::string& path) {
+    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+    if (4.0 * static_cast<double>(floats) > 0.5 * physical) {
+        throw Error(path + ": its config needs about " + std::to_string(static_cast<long long>(4.0 * floats / 1e9)) +
+                    " GB for the weights alone, more than this machine can hold");
+    }
+}
+
+// The file's values, finite, copied into the model (check_tensors vouched
+// for the names and shapes).
+void copy_tensors(const st::File& file, const LanguageModel& model, const std::string& path) {
+    for (const auto& [name, t] : model.state_dict()) {
+        const std::vector<float> values = st::to_floats(file.tensors.at(name), path + ": tensor '" + name + "'");
         for (std::size_t i = 0; i < values.size(); ++i) {
             if (!std::isfinite(values[i])) {
                 throw Error(path + ": tensor '" + name + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinity") +
@@ -219,13 +238,16 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
     const st::File file = st::load(path);
     LoadedCheckpoint out;
     const GPTConfig config = read_metadata(file, path, out);
-    check_before_building(file, config, out.model_type, path);
+    nn::NamedTensors expected;
     try {
-        out.model = make_model(out.model_type, config);
+        expected = expected_state(out.model_type, config);
     } catch (const Error& e) {
         throw Error(path + ": " + e.what());
     }
-    copy_tensors(file, *out.model, out.model_type, path);
+    check_tensors(file, expected, out.model_type, path);
+    check_fits(state_size(expected), path);
+    out.model = make_model(out.model_type, config);
+    copy_tensors(file, *out.model, path);
     check_buffers(*out.model, path);
     return out;
 }

@@ -26,6 +26,11 @@ namespace xgrad {
 
 // The models the command line can build by name: "gpt", "bigram", ...
 std::unique_ptr<LanguageModel> make_model(const std::string& type, const GPTConfig& config);
+// The state dict's names and shapes of that model, built hollow (no values:
+// nn::ShapesOnly), and their number of floats: what loading a checkpoint
+// checks before it allocates, and what training's memory estimate counts.
+nn::NamedTensors expected_state(const std::string& type, const GPTConfig& config);
+std::size_t state_size(const nn::NamedTensors& state);
 std::string config_to_json(const GPTConfig& config);
 // Parses and checks a config (all sizes positive integers, n_embd divisible by
 // n_head, dropout in [0, 1)); errors start with `origin`.

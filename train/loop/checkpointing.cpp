@@ -30,7 +30,7 @@ Trainee make_trainee(const TrainOptions& o, Resumed r, const CorpusText& corpus,
     GPTConfig config = r.config;
     config.vocab_size = data.tokenizer.vocab_size();
     check_config(config, "model config");
-    check_memory(config, o.batch_size);
+    check_memory(r.model_type, config, o.batch_size);
     if (!r.model) r.model = make_model(r.model_type, config);
     r.model->train();
 

@@ -3,6 +3,7 @@
 
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
+#include "train/formats/checkpoint.hpp"
 
 #include <omp.h>
 
@@ -66,10 +67,10 @@ void check_options(const TrainOptions& o) {
 // activations kept for the backward pass (per token and layer: about 20
 // vectors of n_embd and 4 attention rows of T per head, twice with their
 // gradients). Linux would otherwise kill the process when the memory runs out.
-void check_memory(const GPTConfig& c, std::size_t batch_size) {
+void check_memory(const std::string& model_type, const GPTConfig& c, std::size_t batch_size) {
     const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
     const double T = static_cast<double>(c.block_size), V = static_cast<double>(c.vocab_size);
-    const double weights = 12 * L * C * C + C * V + T * C + V * C;
+    const double weights = static_cast<double>(state_size(expected_state(model_type, c)));  // as the loader counts them
     const double per_token = L * (20 * C + 4 * static_cast<double>(c.n_head) * T) + 2 * C + 3 * V;
     const double bytes = 4 * (4 * weights + 2 * static_cast<double>(batch_size) * T * per_token);
     const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));

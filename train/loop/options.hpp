@@ -40,7 +40,7 @@ void check_options(const TrainOptions& options);
 
 // A rough upper bound of what training needs, checked before anything is
 // allocated; fails when it is above 90% of the machine's memory.
-void check_memory(const GPTConfig& config, std::size_t batch_size);
+void check_memory(const std::string& model_type, const GPTConfig& config, std::size_t batch_size);
 
 // Applies --threads: OpenMP's and OpenBLAS's thread counts (0: every core).
 void set_threads(int threads);
