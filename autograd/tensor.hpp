@@ -167,7 +167,9 @@ private:
     bool previous_;
 };
 
-// "(2,3,4)": shapes in error messages.
+// "(2,3,4)": shapes in error messages, of tensors and of a file's tensors
+// (a hostile file's shape shows its first 8 dims, then "...").
 std::string shape_str(const Shape& shape);
+std::string shape_str(const std::vector<std::int64_t>& shape);
 
 }  // namespace xgrad

@@ -469,7 +469,7 @@ TEST_CASE("batch file: errors name the file, the tensor, the position and the va
         {"T > block_size", batch_error(batch_bytes(i64({2, 3}, ok), i64({2, 3}, ok)), 65, 2),
          {"T = 3", "block_size 2"}},
         {"shape mismatch", batch_error(batch_bytes(i64({2, 3}, ok), i64({3, 2}, ok))),
-         {"'x' (2, 3)", "'y' (3, 2)", "differ"}},
+         {"'x' (2,3)", "'y' (3,2)", "differ"}},
         {"float dtype", batch_error(batch_bytes(st::from_floats({2, 3}, fl), i64({2, 3}, ok))),
          {"tensor 'x' has dtype F32", "I64 or I32"}},
         {"rank 1", batch_error(batch_bytes(i64({6}, ok), i64({6}, ok))), {"shape (6)", "expected (B, T)"}},

@@ -53,6 +53,7 @@ write("config_not_json.safetensors", meta=dict(meta, config="{oops"))
 cfg = json.loads(meta["config"]); cfg["block_size"] = 65536
 write("config_huge_block.safetensors", meta=dict(meta, config=json.dumps(cfg)))
 write("model_unknown.safetensors", meta=dict(meta, model="transformer"))
+write("model_blog.safetensors", meta=dict(meta, model="blog"))  # the lecture's keys under the blog's name
 write("vocab_repeated.safetensors", meta=dict(meta, vocab=meta["vocab"][:-1] + meta["vocab"][0]))
 b, e = header["ln_f.weight"]["data_offsets"]
 write("nan.safetensors", body=data[:b] + struct.pack("<f", float("nan")) + data[b + 4:])
@@ -144,6 +145,9 @@ for f in truncated truncated_header short huge_header not_json not_object dtype 
          vocab_repeated; do
   expect "checkpoint: $f" "$f.safetensors: " -- sample "$T/$f.safetensors"
 done
+expect "the lecture's keys in a blog checkpoint" \
+  "model_blog.safetensors: its tensors are not a blog model's \(metadata 'model' says blog\): the first missing is 'token_embedding.weight', the first unexpected 'lm_head.bias'" \
+  -- sample "$T/model_blog.safetensors"
 expect "resume from a corrupt checkpoint" "truncated.safetensors: " -- "$XGRAD" train "${small[@]}" --resume "$T/truncated.safetensors"
 
 # --- batches, prompts, sampling ----------------------------------------------------------
@@ -158,6 +162,13 @@ expect "temperature negative" "temperature" -- sample "$T/ok.safetensors" --temp
 expect "top-k larger than the vocabulary" "top-k" -- sample "$T/ok.safetensors" --top-k 100000
 expect "tokens negative" "--tokens: must not be negative, got -5" -- sample "$T/ok.safetensors" --tokens -5
 expect "top-k negative" "--top-k: must not be negative" -- sample "$T/ok.safetensors" --top-k -1
+for p in 0 -0.5 1.5; do
+  expect "top-p $p" "--top-p must be in \(0, 1\]" -- sample "$T/ok.safetensors" --top-p "$p"
+done
+for other in "--temperature 0.5" "--top-k 3" "--top-p 0.9"; do
+  expect "greedy with $other" "--greedy takes the most likely token, so ${other%% *} has nothing to do" -- \
+    sample "$T/ok.safetensors" --greedy $other
+done
 expect "eval interval negative" "--eval-interval: must not be negative" -- "$XGRAD" train "${small[@]}" --eval-interval -3
 
 finish "cli bad input"

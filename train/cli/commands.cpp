@@ -19,6 +19,9 @@ void sample(const SampleOptions& o, std::ostream& out) {
                     std::to_string(ck.tokenizer.vocab_size()) + " tokens)");
     }
     if (!(o.sampling.temperature > 0)) throw Error("--temperature must be greater than 0");
+    if (!(o.sampling.top_p > 0 && o.sampling.top_p <= 1)) {
+        throw Error("--top-p must be in (0, 1] (1 keeps every token), got " + std::to_string(o.sampling.top_p));
+    }
     std::vector<std::int64_t> prompt = ck.tokenizer.encode(decode_utf8(o.prompt, "--prompt"), "--prompt");
     const bool from_zero = prompt.empty();
     if (from_zero) prompt.push_back(0);  // context = torch.zeros((1, 1), dtype=torch.long)

@@ -36,11 +36,12 @@ void add_train(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("train", "train a model and sample from it");
     static std::string preset_name = "tiny";
     static TrainOptions flags;  // filled by CLI11; only flags given on the command line are used
-    auto* preset_opt = cmd->add_option("--preset", preset_name, "tiny or lecture (default tiny); flags below override it");
+    auto* preset_opt = cmd->add_option("--preset", preset_name,
+                                       "tiny, lecture, blog or a stage's name (default tiny); flags below override it");
     auto* model_opt = cmd->add_option(
         "--model", flags.model,
-        "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt); "
-        "without --preset it trains with the stage's own settings");
+        "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt), or "
+        "the blog's GPT: blog; without --preset it trains with the stage's own settings");
     cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
     auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(non_negative);
     auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(non_negative);
@@ -60,8 +61,10 @@ void add_train(CLI::App& app, int& exit_code) {
     cmd->add_flag("--profile", flags.profile, "print where the time of a training step goes, per op");
     cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
     cmd->callback([=, &exit_code] {
-        if (!model_opt->count() && flags.model.empty()) flags.model = "gpt";
-        TrainOptions o = preset(preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0));
+        if (!model_opt->count() && preset_opt->count()) flags.model = model_of_preset(preset_name);
+        const std::string name = preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0);
+        TrainOptions o = preset(name);
+        o.preset = name;
         o.model = flags.model, o.data = flags.data, o.seed = flags.seed, o.threads = flags.threads;
         o.out = flags.out, o.resume = flags.resume, o.log = flags.log, o.sample_tokens = flags.sample_tokens;
         o.profile = flags.profile;
@@ -85,13 +88,23 @@ void add_sample(CLI::App& app) {
     cmd->add_option("--checkpoint", o.checkpoint, "a checkpoint written by xgrad train (or from PyTorch)")->required();
     cmd->add_option("--prompt", o.prompt, "text to continue (cropped to block_size as the lecture does)");
     cmd->add_option("--tokens", o.tokens, "tokens to generate (default 500)")->check(non_negative);
-    cmd->add_option("--temperature", o.sampling.temperature, "> 0; below 1 is more conservative (default 1)");
-    cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")->check(non_negative);
+    auto* temperature = cmd->add_option("--temperature", o.sampling.temperature, "> 0; below 1 is more conservative (default 1)");
+    auto* top_k = cmd->add_option("--top-k", o.sampling.top_k, "sample among the k most likely tokens (default: all)")
+                      ->check(non_negative);
+    auto* top_p = cmd->add_option("--top-p", o.sampling.top_p,
+                                  "in (0, 1]: sample among the fewest most likely tokens whose probability reaches it");
+    auto* greedy = cmd->add_flag("--greedy", o.sampling.greedy, "always the most likely token (no randomness)");
     cmd->add_option("--seed", o.seed, "random seed (default 1337)")->check(non_negative);
     static bool no_kv_cache = false;
     cmd->add_flag("--no-kv-cache", no_kv_cache,
                   "recompute the whole context for every token, as the lecture's generate() (the same tokens, slower)");
-    cmd->callback([] {
+    cmd->callback([=] {
+        for (const CLI::Option* other : {temperature, top_k, top_p}) {
+            if (greedy->count() && other->count()) {
+                throw Error("--greedy takes the most likely token, so " + other->get_name() +
+                            " has nothing to do; give one of the two");
+            }
+        }
         o.sampling.kv_cache = !no_kv_cache;
         sample(o, std::cout);
     });
@@ -121,8 +134,9 @@ void add_gradcheck(CLI::App& app, int& exit_code) {
                         r.passed ? "pass" : ("FAIL (" + r.worst + ")").c_str());
             failed += !r.passed;
         }
-        std::printf("\n%zu checks in double precision, finite differences with eps 1e-6, tolerance 1e-6: %zu passed, %zu failed\n",
-                    rows.size(), rows.size() - failed, failed);
+        const gradcheck_suite::Settings used = gradcheck_suite::settings();
+        std::printf("\n%zu checks in double precision, finite differences with eps %g, tolerance %g: %zu passed, %zu failed\n",
+                    rows.size(), used.eps, used.tolerance, rows.size() - failed, failed);
         if (failed) exit_code = 1;
     });
 }

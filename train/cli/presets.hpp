@@ -14,7 +14,11 @@ namespace xgrad {
 TrainOptions preset(const std::string& name);
 
 // Without --preset: the stage's own settings for --model NAME (the full
-// `gpt` takes the lecture's), else the tiny preset.
+// `gpt` takes the lecture's, `blog` the blog's), else the tiny preset. The
+// first line of the run says which preset it took.
 std::string default_preset(const std::string& model, bool model_given);
+// Without --model: the model a preset is named after (--preset head trains
+// the head stage, --preset blog the blog's GPT); tiny and lecture train gpt.
+std::string model_of_preset(const std::string& preset);
 
 }  // namespace xgrad

@@ -2,18 +2,12 @@
 #include "train/formats/batch_file.hpp"
 
 #include "autograd/error.hpp"
+#include "autograd/tensor.hpp"
 #include "train/formats/safetensors.hpp"
 
 namespace xgrad {
 
 namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-    std::string out = "(";
-    for (std::size_t i = 0; i < shape.size() && i < 8; ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-    if (shape.size() > 8) out += ", ...";
-    return out + ")";
-}
 
 const safetensors::TensorData& find_tokens(const safetensors::File& file, const std::string& name,
                                            const std::string& origin) {
@@ -27,10 +21,10 @@ const safetensors::TensorData& find_tokens(const safetensors::File& file, const 
                     ", expected I64 or I32 token ids");
     }
     if (t.shape.size() != 2) {
-        throw Error(origin + ": tensor '" + name + "' has shape " + shape_text(t.shape) + ", expected (B, T)");
+        throw Error(origin + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected (B, T)");
     }
     if (t.shape[0] < 1 || t.shape[1] < 1) {
-        throw Error(origin + ": tensor '" + name + "' has shape " + shape_text(t.shape) + ", B and T must be at least 1");
+        throw Error(origin + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", B and T must be at least 1");
     }
     return t;
 }
@@ -39,7 +33,7 @@ Batch batch_from_file(const safetensors::File& file, const std::string& origin) 
     const safetensors::TensorData& x = find_tokens(file, "x", origin);
     const safetensors::TensorData& y = find_tokens(file, "y", origin);
     if (x.shape != y.shape) {
-        throw Error(origin + ": tensors 'x' " + shape_text(x.shape) + " and 'y' " + shape_text(y.shape) +
+        throw Error(origin + ": tensors 'x' " + shape_str(x.shape) + " and 'y' " + shape_str(y.shape) +
                     " differ in shape");
     }
     Batch batch;

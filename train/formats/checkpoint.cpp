@@ -116,12 +116,6 @@ void save_checkpoint(const LanguageModel& model, const std::string& model_type, 
 
 namespace {
 
-std::string shape_text(const std::vector<std::int64_t>& s) {
-    std::string out = "(";
-    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-    return out + ")";
-}
-
 // The metadata: the config, the model's type, the corpus, the step and the
 // vocabulary, which must have config.vocab_size characters.
 GPTConfig read_metadata(const st::File& file, const std::string& path, LoadedCheckpoint& out) {
@@ -181,8 +175,8 @@ void check_tensors(const st::File& file, const nn::NamedTensors& expected, const
         if (it == file.tensors.end()) throw Error(path + ": missing tensor '" + name + "'");
         const std::vector<std::int64_t> want(t.shape().begin(), t.shape().end());
         if (it->second.shape != want) {
-            throw Error(path + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
-                        " but the config needs " + shape_text(want));
+            throw Error(path + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                        " but the config needs " + shape_str(want));
         }
         if (it->second.dtype != st::Dtype::F32 && it->second.dtype != st::Dtype::F64) {
             throw Error(path + ": tensor '" + name + "' has dtype " + st::dtype_name(it->second.dtype) +

@@ -49,6 +49,8 @@ std::string quote(std::string_view s) {
     return out + "'";
 }
 
+// A shape as the file's JSON header writes it, "[2, 3]", for the errors about
+// the header itself (the rest of xgrad prints shapes as shape_str's "(2,3)").
 std::string format_shape(const std::vector<std::int64_t>& shape) {
     std::string out = "[";
     for (std::size_t i = 0; i < shape.size(); ++i) {

@@ -15,7 +15,8 @@ namespace xgrad {
 
 struct TrainOptions {
     std::string data;           // corpus file; empty: the built-in toy corpus
-    std::string model = "gpt";  // a stage of the series: bigram, head, ..., layernorm, gpt
+    std::string model = "gpt";  // a stage of the series: bigram, head, ..., layernorm, gpt; or the blog's GPT, blog
+    std::string preset;         // the preset the options started from (said on the first line; empty: none)
     GPTConfig config;           // vocab_size comes from the data
     std::size_t batch_size = 16;     // how many independent sequences will we process in parallel?
     long long max_iters = 5000;

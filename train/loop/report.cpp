@@ -111,6 +111,7 @@ Report::Report(std::ostream& out, const TrainOptions& o, const LanguageModel& mo
       params_(nn::count_parameters(model.named_parameters())),
       tokens_per_iter_(o.batch_size * model.config.block_size),
       progress_(out, o.max_iters, tokens_per_iter_) {
+    if (start_iter == 0 && !o.preset.empty()) out_ << "training " << o.model << " with the " << o.preset << " preset\n";
     // print the number of parameters in the model
     out_ << std::fixed << std::setprecision(6) << static_cast<double>(params_) / 1e6 << " M parameters\n";
     if (start_iter > 0) out_ << "resuming " << o.resume << " at step " << start_iter << "\n";

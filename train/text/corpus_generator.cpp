@@ -2,6 +2,7 @@
 // grammar.hpp, one method per rule, in the grammar's order.
 #include "train/text/corpus.hpp"
 
+#include "autograd/random.hpp"
 #include "train/text/grammar.hpp"
 
 #include <vector>
@@ -11,17 +12,11 @@ namespace {
 
 using namespace grammar;
 
-// splitmix64 (Steele, Lea and Flood, 2014): a few lines, good statistics, and the same numbers on every platform.
-struct SplitMix64 {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
+// The grammar's dice: SplitMix64 (autograd/random.hpp), the same numbers on every platform.
+struct Dice {
+    SplitMix64 rng;
     // Uniform in [0, n); the modulo bias is about n / 2^64, far below anything visible here.
-    std::size_t below(std::size_t n) { return std::size_t(next() % n); }
+    std::size_t below(std::size_t n) { return std::size_t(rng.next() % n); }
     bool percent(unsigned p) { return below(100) < p; }
 };
 
@@ -29,9 +24,9 @@ struct SplitMix64 {
 // corpus: how often a subject carries a relative clause (the long-range agreement), how often a quote or question
 // appears. Relative clauses nest at most one deep, so sentences stay short enough for a 32-character context to
 // see most of what each word depends on.
-class Generator {
+class SentenceWriter {
 public:
-    explicit Generator(SplitMix64& rng) : rng_(rng) {}
+    explicit SentenceWriter(Dice& rng) : rng_(rng) {}
 
     // Appends one random sentence to out.
     void write_sentence(std::string& out) {
@@ -41,7 +36,7 @@ public:
     }
 
 private:
-    SplitMix64& rng_;
+    Dice& rng_;
     std::vector<std::string_view> tokens_;  // the sentence being built, as lowercase words and punctuation
 
     void emit(std::string_view t) { tokens_.push_back(t); }
@@ -175,15 +170,15 @@ private:
 }  // namespace
 
 std::string generate_corpus(std::size_t min_bytes, std::uint64_t seed) {
-    SplitMix64 rng{seed};
-    Generator generator(rng);
+    Dice rng{SplitMix64{seed}};
+    SentenceWriter writer(rng);
     std::string text;
     text.reserve(min_bytes + 1024);
     while (text.size() < min_bytes) {
         std::size_t per_line = 1 + rng.below(3);  // one to three sentences on a line
         for (std::size_t i = 0; i < per_line; ++i) {
             if (i > 0) text += ' ';
-            generator.write_sentence(text);
+            writer.write_sentence(text);
         }
         text += '\n';
     }

@@ -1,7 +1,7 @@
 // The grammar of the built-in toy corpus (train/text/corpus.hpp): its words and its layout, shared by the
 // generator that writes random sentences from it (corpus_generator.cpp) and the recursive-descent parser that
 // checks a sentence against it (corpus_parser.cpp). Both are written rule by rule in the same order, so each rule
-// below can be read three times: here, in Generator, and in Parser.
+// below can be read three times: here, in SentenceWriter, and in Parser.
 //
 // The grammar. (n) is the grammatical number, singular or plural; a rule's (n) must agree with every (n) it uses.
 // Quoted words are literal; UPPER names are word lists (see "The words" below). [x] is optional, a | b a choice.
