@@ -6,6 +6,7 @@
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
 #include "train/formats/checkpoint.hpp"
+#include "models/hooks.hpp"
 #include "train/pictures/attention.hpp"
 #include "train/pictures/graph.hpp"
 #include "train/pictures/loss_plot.hpp"
@@ -212,50 +213,24 @@ std::string small_checkpoint() {
     return path;
 }
 
-// The attention weights by plain loops: q = h Wq^T, k = h Wk^T,
-// wei = softmax over j <= i of q_i . k_j / sqrt(hs), with h = ln1(x) of each
-// block (the model's own LayerNorm and Blocks carry x from block to block).
-std::vector<std::vector<std::vector<double>>> reference_attention(const std::string& checkpoint,
-                                                                  const std::u32string& text) {
+// The weights each head computes, from the model's own forward
+// (AttentionCapture, models/hooks.hpp): what the page must show. That the
+// capture is Head's real attention is tested in tests/test_models.cpp, and
+// against PyTorch's in tests/test_heads.cpp.
+std::vector<Array> model_attention(const std::string& checkpoint, const std::u32string& text) {
     LoadedCheckpoint ck = load_checkpoint(checkpoint);
-    auto& model = dynamic_cast<GPTLanguageModel&>(*ck.model);
-    model.eval();
+    ck.model->eval();
     NoGradGuard no_grad;
     const std::vector<std::int64_t> ids = ck.tokenizer.encode(text);
-    const std::size_t T = ids.size(), C = model.config.n_embd;
-    Index idx = Index::from_shape({1, T});
+    Index idx = Index::from_shape({1, ids.size()});
     std::copy(ids.begin(), ids.end(), idx.begin());
-    Tensor x = model.token_embedding_table(idx) + model.position_embedding_table(arange(T));
-    std::vector<std::vector<std::vector<double>>> out;
-    for (const Block& block : model.blocks) {
-        const Array h = block.ln1(x).data();  // (1,T,C)
-        for (const Head& head : block.sa.heads) {
-            const Array& wq = head.query.weight.data();
-            const Array& wk = head.key.weight.data();
-            const std::size_t hs = wq.shape()[0];
-            std::vector<std::vector<double>> q(T, std::vector<double>(hs)), k = q;
-            for (std::size_t t = 0; t < T; ++t) {
-                for (std::size_t d = 0; d < hs; ++d) {
-                    for (std::size_t c = 0; c < C; ++c) {
-                        q[t][d] += double(h(0, t, c)) * wq(d, c);
-                        k[t][d] += double(h(0, t, c)) * wk(d, c);
-                    }
-                }
-            }
-            std::vector<std::vector<double>> wei(T, std::vector<double>(T, 0.0));
-            for (std::size_t i = 0; i < T; ++i) {
-                double m = -INFINITY, total = 0;
-                for (std::size_t j = 0; j <= i; ++j) {
-                    for (std::size_t d = 0; d < hs; ++d) wei[i][j] += q[i][d] * k[j][d];
-                    wei[i][j] /= std::sqrt(double(hs));
-                    m = std::max(m, wei[i][j]);
-                }
-                for (std::size_t j = 0; j <= i; ++j) total += wei[i][j] = std::exp(wei[i][j] - m);
-                for (std::size_t j = 0; j <= i; ++j) wei[i][j] /= total;
-            }
-            out.push_back(wei);
-        }
-        x = block(x);
+    AttentionCapture capture;
+    (*ck.model)(idx);
+    std::vector<Array> out;
+    for (const Tensor& w : capture.weights) {
+        Array a = w.data();
+        a.reshape({ids.size(), ids.size()});
+        out.push_back(a);
     }
     return out;
 }
@@ -311,7 +286,8 @@ TEST_CASE("visualize: attention page has one heatmap per head, with the model's 
     CHECK(page.find("https://") == std::string::npos);
     CHECK(page.find("\u2423") != std::string::npos);  // the spaces, visible
 
-    const auto reference = reference_attention(small_checkpoint(), text);
+    const std::vector<Array> reference = model_attention(small_checkpoint(), text);
+    REQUIRE(reference.size() == svgs.size());
     const std::size_t T = text.size();
     for (std::size_t n = 0; n < svgs.size(); ++n) {
         const std::string name = "layer " + std::to_string(n / config.n_head) + ", head " + std::to_string(n % config.n_head);
@@ -328,7 +304,7 @@ TEST_CASE("visualize: attention page has one heatmap per head, with the model's 
                     CHECK(w[i][j] == -1.0);  // the masked future has no cell
                     continue;
                 }
-                worst = std::max(worst, std::abs(w[i][j] - reference[n][i][j]));
+                worst = std::max(worst, std::abs(w[i][j] - double(reference[n](i, j))));
                 row += w[i][j];
             }
             row_error = std::max(row_error, std::abs(row - 1.0));
@@ -340,6 +316,19 @@ TEST_CASE("visualize: attention page has one heatmap per head, with the model's 
         for (std::size_t j = 0; j < T; ++j) spread = std::max(spread, w[T - 1][j]);
         CHECK(spread > 2.0 / double(T));
     }
+}
+
+TEST_CASE("visualize: a text longer than block_size is cropped to its last block_size characters, and the page says so") {
+    const fs::path out = viz_dir() / "cropped.html";
+    const std::string text = std::string(10, 'c') + std::string(32, 'a');  // 42 characters, block_size 32
+    attention_html(small_checkpoint(), text, out.string());
+    const std::string page = read_all(out);
+    CHECK(page.find("The text has 42 characters; the model sees at most block_size = 32, so these are its last 32") !=
+          std::string::npos);
+    const std::vector<std::string> svgs = svg_elements(page);
+    REQUIRE_FALSE(svgs.empty());
+    CHECK(count(svgs[0], "<rect ") == 32 * 33 / 2 + 1);
+    CHECK(page.find("<b>c</b>") == std::string::npos);  // the cropped characters are not shown
 }
 
 TEST_CASE("visualize: attention escapes the characters XML cares about") {
@@ -359,7 +348,6 @@ TEST_CASE("visualize: attention errors") {
     const fs::path out = viz_dir() / "bad.html";
     // a character outside the vocabulary: the tokenizer's error
     CHECK_THROWS_WITH_AS(attention_html(ck, "The dog", out.string()), doctest::Contains("not in the model's vocabulary"), Error);
-    CHECK_THROWS_WITH_AS(attention_html(ck, std::string(33, 'a'), out.string()), doctest::Contains("block_size is 32"), Error);
     CHECK_THROWS_WITH_AS(attention_html(ck, "", out.string()), doctest::Contains("--text is empty"), Error);
     CHECK_THROWS_AS(attention_html(ck, "cat", (viz_dir() / "no_such_dir" / "a.html").string()), Error);
     CHECK_FALSE(fs::exists(out));

@@ -6,6 +6,8 @@
 
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
+#include "models/hooks.hpp"
+#include "train/analysis/heads.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/formats/safetensors.hpp"
 #include "train/pictures/markup.hpp"
@@ -58,45 +60,33 @@ std::string viridis(double t) {
     return buf;
 }
 
-// One head's attention weights on the text: wei[i][j] is how much the
-// character at position i (the query) takes from position j (the key).
-struct HeadWeights {
-    std::size_t layer = 0, head = 0;
-    Array wei;  // (T,T), zero above the diagonal
-};
+}  // namespace
 
-// Walks the model as GPTLanguageModel::operator() does and, in each Block,
-// recomputes what each Head computes up to its softmax (Head::operator()
-// without dropout: the model is in eval mode).
-std::vector<HeadWeights> attention_weights(const GPTLanguageModel& model, const std::vector<std::int64_t>& ids) {
+// Runs the model on the text with an AttentionCapture (models/hooks.hpp): the
+// weights are those each Head's own forward computes, after its softmax (in
+// eval mode, so no dropout touches them).
+std::vector<HeadWeights> attention_weights(const LanguageModel& model, const std::vector<std::int64_t>& ids) {
     NoGradGuard no_grad;
     const std::size_t T = ids.size();
     Index idx = Index::from_shape({1, T});
     std::copy(ids.begin(), ids.end(), idx.begin());
-
+    const std::vector<analysis::HeadScores> heads = analysis::list_heads(model);
+    AttentionCapture capture;
+    model(idx);
+    if (capture.weights.size() != heads.size()) {
+        throw Error("attention: the model ran " + std::to_string(capture.weights.size()) + " heads, expected " +
+                    std::to_string(heads.size()));
+    }
     std::vector<HeadWeights> out;
-    Tensor tok_emb = model.token_embedding_table(idx);          // (1,T,C)
-    Tensor pos_emb = model.position_embedding_table(arange(T));  // (T,C)
-    Tensor x = tok_emb + pos_emb;                                // (1,T,C)
-    for (std::size_t l = 0; l < model.blocks.size(); ++l) {
-        const Block& block = model.blocks[l];
-        Tensor h = block.ln1(x);  // what the heads see: (1,T,C)
-        for (std::size_t hd = 0; hd < block.sa.heads.size(); ++hd) {
-            const Head& head = block.sa.heads[hd];
-            Tensor k = head.key(h);    // (1,T,hs)
-            Tensor q = head.query(h);  // (1,T,hs)
-            Tensor wei = matmul(q, k.transpose(-2, -1)) * std::pow(Scalar(k.size(-1)), Scalar(-0.5));  // (1,T,T)
-            Tensor tril_T = slice(slice(head.tril, 0, 0, T), 1, 0, T);                                  // tril[:T, :T]
-            wei = wei.masked_fill(equal_zero(tril_T), -std::numeric_limits<Scalar>::infinity());        // (1,T,T)
-            wei = softmax(wei, -1);                                                                     // (1,T,T)
-            Array w = wei.data();
-            w.reshape({T, T});
-            out.push_back({l, hd, std::move(w)});
-        }
-        x = block(x);  // (1,T,C), the input of the next block
+    for (std::size_t k = 0; k < heads.size(); ++k) {
+        Array w = capture.weights[k].data();  // (1,T,T)
+        w.reshape({T, T});
+        out.push_back({heads[k].layer, heads[k].head, std::move(w)});
     }
     return out;
 }
+
+namespace {
 
 // One heatmap as an inline <svg>: rows are queries, columns keys, the masked
 // future an empty grey staircase; hovering a cell shows its weight.
@@ -189,21 +179,22 @@ footer { margin-top: 2.5em; color: #888; font-size: 0.85em; }
 
 void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path) {
     LoadedCheckpoint ck = load_checkpoint(checkpoint);
-    const auto* model = dynamic_cast<const GPTLanguageModel*>(ck.model.get());
-    if (!model) {
-        throw Error(checkpoint + ": holds a '" + ck.model_type +
-                    "' model; attention heatmaps need a GPT model with Blocks of heads (model 'gpt' or 'layernorm')");
+    if (analysis::list_heads(*ck.model).empty()) {
+        throw Error(checkpoint + ": holds a '" + ck.model_type + "' model, which has no attention heads to draw");
     }
+    const LanguageModel* model = ck.model.get();
     const GPTConfig& config = model->config;
-    const std::u32string chars = decode_utf8(text, "--text");
-    if (chars.empty()) throw Error("--text is empty: give at least one character to look at");
-    if (chars.size() > config.block_size) {
-        throw Error("--text has " + std::to_string(chars.size()) + " characters but the model's block_size is " +
-                    std::to_string(config.block_size) + ": give at most " + std::to_string(config.block_size));
-    }
+    const std::u32string whole = decode_utf8(text, "--text");
+    if (whole.empty()) throw Error("--text is empty: give at least one character to look at");
+    ck.tokenizer.encode(whole, "--text");  // every character must be in the vocabulary
+    // A text longer than block_size is cropped to its last block_size characters, as generate() crops the context.
+    const bool cropped = whole.size() > config.block_size;
+    const std::u32string chars = cropped ? whole.substr(whole.size() - config.block_size) : whole;
     const std::vector<std::int64_t> ids = ck.tokenizer.encode(chars, "--text");
     ck.model->eval();  // no dropout
     const std::vector<HeadWeights> heads = attention_weights(*model, ids);
+    const std::vector<analysis::HeadScores> names = analysis::list_heads(*model);
+    const std::size_t layers = heads.back().layer + 1;
 
     std::ostringstream page;
     page << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
@@ -212,8 +203,8 @@ void attention_html(const std::string& checkpoint, const std::string& text, cons
          << "<style>" << kPageStyle << "</style>\n</head>\n<body>\n";
     page << "<h1>What each attention head looks at</h1>\n";
     page << "<p class=\"meta\">" << xml_escape(printable(checkpoint)) << ": a '" << xml_escape(printable(ck.model_type))
-         << "' model, " << config.n_layer << " layer" << (config.n_layer == 1 ? "" : "s") << " \u00d7 " << config.n_head
-         << " head" << (config.n_head == 1 ? "" : "s") << ", n_embd " << config.n_embd << ", block_size "
+         << "' model, " << layers << " layer" << (layers == 1 ? "" : "s") << " of attention, " << heads.size()
+         << " head" << (heads.size() == 1 ? "" : "s") << ", n_embd " << config.n_embd << ", block_size "
          << config.block_size << ", " << config.vocab_size << " characters"
          << (ck.corpus.empty() ? "" : ", trained on " + xml_escape(printable(ck.corpus))) << "</p>\n";
 
@@ -222,11 +213,16 @@ void attention_html(const std::string& checkpoint, const std::string& text, cons
         page << "<span class=\"tok\"><b>" << show_char(chars[i]) << "</b><i>" << i << "</i></span>";
     }
     page << "\n</div>\n";
+    if (cropped) {
+        page << "<p class=\"meta\">The text has " << whole.size() << " characters; the model sees at most block_size = "
+             << config.block_size << ", so these are its last " << config.block_size
+             << ", as <code>generate()</code> crops the context.</p>\n";
+    }
 
     page << "<div class=\"explain\"><p>Each square is one head of self-attention reading this text. Row <i>i</i> is "
             "the <b>query</b>: the character at position <i>i</i>, looking back. Column <i>j</i> is the <b>key</b>: "
             "the character it looks at. A cell's colour is the weight <code>wei[i, j]</code> of "
-            "<code>softmax(q\u00b7k\u1d40 / \u221ahs)</code>, how much of row <i>i</i>'s output comes from position "
+            "<code>softmax</code> of the scaled scores <code>q\u00b7k\u1d40</code>, how much of row <i>i</i>'s output comes from position "
             "<i>j</i>'s value; every row sums to 1. The upper triangle "
             "<span class=\"masked\"></span> is empty: the causal mask (<code>tril</code>) keeps a character from "
             "seeing the ones after it. Hover a cell to read its weight. Spaces show as \u2423, newlines as \u23ce, "
@@ -234,14 +230,18 @@ void attention_html(const std::string& checkpoint, const std::string& text, cons
     page << "<div class=\"scale\"><span>attention weight</span><div><div class=\"bar\"></div><div class=\"ticks\">"
             "<span>0</span><span>0.25</span><span>0.5</span><span>0.75</span><span>1</span></div></div></div>\n";
 
-    std::size_t i = 0;
-    for (std::size_t l = 0; l < config.n_layer; ++l) {
-        page << "<section>\n<h2>layer " << l << " <span class=\"meta\">(blocks." << l << ")</span></h2>\n<div class=\"heads\">\n";
-        for (std::size_t h = 0; h < config.n_head; ++h) page << heatmap_svg(heads[i++], chars);
+    for (std::size_t i = 0; i < heads.size();) {
+        const std::size_t l = heads[i].layer;
+        const std::string& name = names[i].name;  // blocks.0.sa.heads.0, or sa_heads.0 in a stage without blocks
+        const std::size_t dot = name.find(".sa.");
+        page << "<section>\n<h2>layer " << l << " <span class=\"meta\">("
+             << xml_escape(dot == std::string::npos ? name.substr(0, name.rfind('.')) : name.substr(0, dot))
+             << ")</span></h2>\n<div class=\"heads\">\n";
+        for (; i < heads.size() && heads[i].layer == l; ++i) page << heatmap_svg(heads[i], chars);
         page << "</div>\n</section>\n";
     }
-    page << "<footer>Written by <code>xgrad attention</code>. The weights are those of <code>Head</code> in eval mode "
-            "(no dropout), on the block's input after <code>ln1</code>.</footer>\n</body>\n</html>\n";
+    page << "<footer>Written by <code>xgrad attention</code>. The weights are those each <code>Head</code> computes in "
+            "its own forward, in eval mode (no dropout).</footer>\n</body>\n</html>\n";
     safetensors::write_file_atomic(out_path, page.str());
 }
 

@@ -3,9 +3,23 @@
 // Called by the command line (train/cli/main.cpp) and tests/test_visualize.cpp.
 #pragma once
 
+#include "models/language_model.hpp"
+
 #include <string>
+#include <vector>
 
 namespace xgrad {
+
+// One head's attention weights on the text: wei[i][j] is how much the
+// character at position i (the query) takes from position j (the key).
+struct HeadWeights {
+    std::size_t layer = 0, head = 0;
+    Array wei;  // (T,T), zero above the diagonal
+};
+
+// Every head's weights on the tokens ids (at most block_size), from the
+// model's own forward: in the order the heads run, block by block.
+std::vector<HeadWeights> attention_weights(const LanguageModel& model, const std::vector<std::int64_t>& ids);
 
 // One <svg> heatmap per head per layer (n_layer x n_head), the text's
 // characters on both axes.
