@@ -18,9 +18,10 @@
 
 namespace xgrad {
 
-// The blog's choices on top of the settings it shares with the lecture.
+// The blog's choices on top of the settings it shares with the lecture (the
+// scale unless a run asked for the other, xgrad train --attention-scale).
 inline GPTConfig blog_config(GPTConfig c) {
-    c.attention_scale = AttentionScale::n_embd;
+    if (c.attention_scale == AttentionScale::model_default) c.attention_scale = AttentionScale::n_embd;
     c.head_dropout = false;
     c.proj_from_n_embd = true;
     return c;
@@ -34,7 +35,7 @@ struct GPT : LanguageModel {
     nn::Linear head;
 
     explicit GPT(const GPTConfig& config)
-        : LanguageModel(blog_config(config)),
+        : LanguageModel(config),
           token_embedding(config.vocab_size, config.n_embd),
           position_embedding(config.block_size, config.n_embd),
           blocks(make_blocks(blog_config(config))),

@@ -9,8 +9,9 @@ namespace xgrad {
 
 // How Head scales its attention scores: by head_size ** -0.5 (the lecture's
 // gpt.py), or by C ** -0.5 with C = n_embd, the input's channels (the blog's
-// post 38, as the lecture's video first wrote it).
-enum class AttentionScale { head_size, n_embd };
+// post 38, as the lecture's video first wrote it); model_default is each
+// model's own (head_size for the lecture's models, n_embd for the blog's).
+enum class AttentionScale { model_default, head_size, n_embd };
 
 struct GPTConfig {
     std::size_t vocab_size = 65;
@@ -23,7 +24,7 @@ struct GPTConfig {
     // Where the blog's modules differ from the lecture's, one named choice
     // each (the blog's GPT, models/blog_gpt.hpp, sets the blog's; the rest
     // of the config is the same for both):
-    AttentionScale attention_scale = AttentionScale::head_size;
+    AttentionScale attention_scale = AttentionScale::model_default;  // xgrad train --attention-scale overrides it
     bool head_dropout = true;       // gpt.py drops out Head's attention weights; the blog's Head has no dropout
     bool proj_from_n_embd = false;  // the blog's proj is Linear(n_embd, n_embd); gpt.py's Linear(head_size * num_heads, n_embd)
 };

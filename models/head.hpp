@@ -30,7 +30,7 @@ struct Head : nn::Module {
     nn::Linear value;
     Tensor tril;  // a buffer, not a parameter: (block_size, block_size)
     nn::Dropout dropout;
-    AttentionScale scale;  // head_size ** -0.5 (gpt.py) or C ** -0.5 (the blog's post 38): see GPTConfig
+    AttentionScale scale;  // head_size ** -0.5 (gpt.py, the default) or C ** -0.5 (the blog's post 38): see GPTConfig
 
     Head(std::size_t head_size, const GPTConfig& config)
         : key(config.n_embd, head_size, /*bias=*/false),
@@ -38,7 +38,7 @@ struct Head : nn::Module {
           value(config.n_embd, head_size, /*bias=*/false),
           tril(tril_ones(config.block_size)),
           dropout(config.head_dropout ? config.dropout : 0.0),  // the blog's Head has none: p = 0
-          scale(config.attention_scale) {}
+          scale(config.attention_scale == AttentionScale::n_embd ? AttentionScale::n_embd : AttentionScale::head_size) {}
 
     Tensor operator()(const Tensor& x) const {
         // input of size (batch, time-step, channels)

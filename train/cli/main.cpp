@@ -53,6 +53,10 @@ void add_train(CLI::App& app, int& exit_code) {
     auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block")->check(non_negative);
     auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks")->check(non_negative);
     auto* drop = cmd->add_option("--dropout", flags.config.dropout, "dropout probability");
+    static std::string scale;
+    auto* scale_opt = cmd->add_option("--attention-scale", scale,
+                                      "head_size (the lecture's) or n_embd (the blog's post 38); default: the model's own")
+                          ->check(CLI::IsMember({"head_size", "n_embd"}));
     cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(non_negative);
     cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
     cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
@@ -78,6 +82,7 @@ void add_train(CLI::App& app, int& exit_code) {
         if (n_head->count()) o.config.n_head = flags.config.n_head;
         if (n_layer->count()) o.config.n_layer = flags.config.n_layer;
         if (drop->count()) o.config.dropout = flags.config.dropout;
+        if (scale_opt->count()) o.config.attention_scale = scale == "n_embd" ? AttentionScale::n_embd : AttentionScale::head_size;
         exit_code = train(o, std::cout);
     });
 }

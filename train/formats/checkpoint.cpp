@@ -50,6 +50,9 @@ std::string config_to_json(const GPTConfig& c) {
     j["n_head"] = c.n_head;
     j["n_layer"] = c.n_layer;
     j["dropout"] = c.dropout;
+    if (c.attention_scale != AttentionScale::model_default) {
+        j["attention_scale"] = c.attention_scale == AttentionScale::head_size ? "head_size" : "n_embd";
+    }
     return j.dump();
 }
 
@@ -95,6 +98,12 @@ GPTConfig config_from_json(const std::string& text, const std::string& origin) {
         throw Error(origin + ": metadata 'config': 'dropout' must be a number");
     }
     c.dropout = j.at("dropout").get<double>();
+    if (j.contains("attention_scale")) {  // written only when a run chose the other model's scale
+        const json& s = j.at("attention_scale");
+        if (s == "head_size") c.attention_scale = AttentionScale::head_size;
+        else if (s == "n_embd") c.attention_scale = AttentionScale::n_embd;
+        else throw Error(origin + ": metadata 'config': 'attention_scale' must be \"head_size\" or \"n_embd\"");
+    }
     check_config(c, origin);
     return c;
 }
