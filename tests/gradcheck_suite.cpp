@@ -4,7 +4,9 @@
 
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
+#include "models/blog_gpt.hpp"
 #include "models/gpt.hpp"
+#include "models/hooks.hpp"
 #include "models/stages.hpp"
 #include "tests/random_tensors.hpp"
 
@@ -335,6 +337,28 @@ std::vector<Check> checks() {
         manual_seed(6);
         ResidualBlock block(8, 2, small);
         return check_module("ResidualBlock", block, block.named_parameters(), 6, 45);
+    });
+    module("HeadGates (the gates of xgrad heads' importance)", [] {
+        manual_seed(7);
+        GPTLanguageModel model(small);
+        model.eval();
+        const Index idx = {{1, 3, 1, 6, 0, 2}, {4, 4, 5, 2, 1, 3}}, targets = {{3, 1, 6, 0, 2, 5}, {4, 5, 2, 1, 3, 3}};
+        for (auto [name, p] : model.named_parameters()) p.data() = p.data() + test::randn(p.shape(), 60).data() * Scalar(0.3);
+        HeadGates gates(small.n_layer * small.n_head);
+        for (std::size_t k = 0; k < gates.gate.size(); ++k) gates.gate[k].data()(0) = Scalar(0.5 + 0.25 * double(k));
+        std::vector<std::pair<std::string, Tensor>> wrt;
+        for (std::size_t k = 0; k < gates.gate.size(); ++k) wrt.emplace_back("gate " + std::to_string(k), gates.gate[k]);
+        return gradcheck("HeadGates", [&] {
+            gates.restart();
+            return model(idx, targets).loss;
+        }, wrt);
+    });
+    module("GPT (the blog's, loss)", [] {
+        manual_seed(8);
+        GPT model(small);
+        const Index idx = {{1, 3, 1, 6, 0, 2}, {4, 4, 5, 2, 1, 3}}, targets = {{3, 1, 6, 0, 2, 5}, {4, 5, 2, 1, 3, 3}};
+        auto wrt = scaled_parameters(model.named_parameters(), 70);
+        return gradcheck("GPT", [&] { return model(idx, targets).loss; }, wrt);
     });
     module("GPTLanguageModel (loss)", [] {
         manual_seed(5);

@@ -53,7 +53,7 @@ TEST_CASE("every op and every module passes its gradient check") {
         CHECK(row.max_rel_error < 1e-6);
         modules += row.group == "module";
     }
-    CHECK(modules == 6);
+    CHECK(modules == 8);
 }
 
 namespace {

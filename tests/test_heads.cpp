@@ -91,3 +91,80 @@ TEST_CASE("heads: word_start, induction and the similarity of two heads") {
     CHECK(js_divergence(identity, uniform) == doctest::Approx(expected / 7).epsilon(exact));
     CHECK_THROWS_WITH_AS(self(Array::from_shape({2, 3})), doctest::Contains("expected a square (T,T)"), Error);
 }
+
+// ---------------------------------------------------------------------------
+// The analysis on a model: three routes to the same ablation, determinism.
+
+#include "models/gpt.hpp"
+#include "models/hooks.hpp"
+#include "train/analysis/heads.hpp"
+#include "train/loop/options.hpp"
+
+namespace {
+
+Index tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
+    std::mt19937 gen(seed);
+    Index idx = Index::from_shape({B, T});
+    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
+    return idx;
+}
+
+}  // namespace
+
+TEST_CASE("heads: ablation is the same by the gate, by zeroing the head's value weights, and by zeroing its columns of proj") {
+    const GPTConfig c{11, 8, 16, 4, 2, 0.0};
+    manual_seed(21);
+    GPTLanguageModel model(c);
+    for (auto [name, p] : model.named_parameters()) p.data() = p.data() * Scalar(8);  // far from uniform attention
+    model.eval();
+    const Index x = tokens(3, 8, 11, 1), y = tokens(3, 8, 11, 2);
+    const std::vector<HeadScores> heads = list_heads(model);
+    REQUIRE(heads.size() == 8);
+    const double base = loss_with_gates(model, x, y, {});
+    double largest_effect = 0;
+    for (std::size_t k = 0; k < heads.size(); ++k) {
+        INFO("head " << heads[k].name);
+        std::vector<Scalar> gates(heads.size(), 1);
+        gates[k] = 0;
+        const double by_gate = loss_with_gates(model, x, y, gates);
+
+        Head& head = model.blocks[heads[k].layer].sa.heads[heads[k].head];
+        const Array value = head.value.weight.data();
+        head.value.weight.data().fill(0);  // wei @ v with v = 0
+        const double by_value = loss_with_gates(model, x, y, {});
+        head.value.weight.data() = value;
+
+        nn::Linear& proj = model.blocks[heads[k].layer].sa.proj;
+        const Array w = proj.weight.data();  // (n_embd, n_head * hs): this head's output meets columns [h hs, (h+1) hs)
+        const std::size_t hs = 4;
+        for (std::size_t r = 0; r < 16; ++r) {
+            for (std::size_t col = heads[k].head * hs; col < (heads[k].head + 1) * hs; ++col) proj.weight.data()(r, col) = 0;
+        }
+        const double by_proj = loss_with_gates(model, x, y, {});
+        proj.weight.data() = w;
+
+        CHECK(by_gate == doctest::Approx(by_value).epsilon(1e-6));
+        CHECK(by_gate == doctest::Approx(by_proj).epsilon(1e-6));
+        largest_effect = std::max(largest_effect, std::abs(by_gate - base));
+    }
+    CHECK(largest_effect > 1e-3);  // the heads matter: the three routes agree on something that is not nothing
+}
+
+TEST_CASE("heads: the same numbers twice, and for one thread or two") {
+    const GPTConfig c{11, 8, 16, 2, 2, 0.0};
+    manual_seed(22);
+    GPTLanguageModel model(c);
+    Tokenizer tokenizer = Tokenizer::from_text(U"abcdefghij ");
+    std::u32string text;
+    for (int i = 0; i < 100; ++i) text += U"abcdefghij "[(i * 7) % 11];
+    HeadsOptions options;
+    options.windows = 4;
+    set_threads(1);
+    const std::string once = report_json(analyse_heads(model, tokenizer, text, options), "m").dump();
+    const std::string twice = report_json(analyse_heads(model, tokenizer, text, options), "m").dump();
+    set_threads(2);
+    const std::string two_threads = report_json(analyse_heads(model, tokenizer, text, options), "m").dump();
+    set_threads(0);
+    CHECK(once == twice);
+    CHECK(once == two_threads);
+}

@@ -284,12 +284,16 @@ void print_report(const HeadsReport& r, const std::string& checkpoint, std::ostr
         for (double v : {h.previous_token, h.first_token, h.self, h.mean_distance, h.entropy, h.word_start}) {
             out << std::setw(9) << v;
         }
-        out << std::setw(9) << std::showpos << h.ablation << std::noshowpos << std::setw(11) << h.importance
-            << std::setw(9) << h.induction << "  " << h.role << "\n";
+        if (std::isnan(h.ablation)) {
+            out << std::setw(9) << "-" << std::setw(11) << "-";  // the uniform row has no model to ablate
+        } else {
+            out << std::setw(9) << std::showpos << h.ablation << std::noshowpos << std::setw(11) << h.importance;
+        }
+        out << std::setw(9) << h.induction << "  " << h.role << "\n";
     };
     for (const HeadScores& h : r.heads) row(h, std::to_string(h.layer), std::to_string(h.head), h.name);
     HeadScores u = r.uniform;
-    u.ablation = 0, u.importance = 0;
+    u.ablation = u.importance = std::nan("");
     row(u, "", "", "(uniform attention)");
     out << "\nprev, first, self: the mean weight on the previous, the first and the same position; dist: the mean "
            "distance looked back, in characters; entropy: 1 uniform, 0 one position; word: the weight on the first "

@@ -5,6 +5,7 @@
 // tests/gradcheck_suite.cpp.
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
+#include "train/analysis/heads_command.hpp"
 #include "train/cli/commands.hpp"
 #include "train/cli/presets.hpp"
 #include "train/loop/train.hpp"
@@ -168,6 +169,22 @@ void add_pictures(CLI::App& app) {
     graph->callback([] { graph_dot(graph_checkpoint, graph_out); });
 }
 
+void add_heads(CLI::App& app, int& exit_code) {
+    CLI::App* cmd = app.add_subcommand("heads", "what each attention head does: scores, ablation, importance, roles");
+    static analysis::HeadsCommand c;
+    cmd->add_option("--checkpoint", c.checkpoint, "a model with attention heads")->required();
+    cmd->add_option("--text-file", c.text_file, "the text to read (its first windows * block_size + 1 characters)")
+        ->required();
+    cmd->add_option("--windows", c.options.windows, "windows of block_size characters (default 8)")->check(non_negative);
+    cmd->add_option("--json", c.json_out, "write every number, unrounded, as JSON");
+    cmd->add_option("--html", c.html_out, "write a page: the table, each head's heatmap, the similarity");
+    cmd->add_option("--ablate", c.ablate, "LAYER.HEAD[,LAYER.HEAD...]: also the loss with these heads off together");
+    cmd->add_option("--seed", c.options.seed, "the induction test's random sequence (default 1337)")->check(non_negative);
+    cmd->add_flag("--subject-verb", c.subject_verb,
+                  "on a model of the built-in corpus: each head's attention from verbs to their subjects");
+    cmd->callback([&exit_code] { exit_code = analysis::run_heads(c, std::cout); });
+}
+
 void add_corpus(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("corpus", "write the built-in toy corpus");
     static std::string out;
@@ -202,6 +219,7 @@ int main(int argc, char** argv) {
     add_corpus(app);
     add_gradcheck(app, exit_code);
     add_pictures(app);
+    add_heads(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

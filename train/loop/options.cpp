@@ -37,6 +37,8 @@ void check_flags(const TrainOptions& o) {
     if (o.batch_size > (1u << 20)) throw Error("--batch-size is too large: " + std::to_string(o.batch_size));
 }
 
+}  // namespace
+
 // Fails before any work when an output could not be written: its directory
 // is missing or is not a directory.
 void check_output_path(const std::string& path, const char* flag) {
@@ -54,8 +56,6 @@ void check_output_path(const std::string& path, const char* flag) {
         throw Error(std::string(flag) + " " + path + ": cannot write into " + dir + " (permission denied)");
     }
 }
-
-}  // namespace
 
 void check_options(const TrainOptions& o) {
     check_flags(o);

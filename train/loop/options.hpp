@@ -38,6 +38,8 @@ struct TrainOptions {
 // Fails before any work: a flag out of range, or an output (--out, --log)
 // that could not be written because its directory is missing or is not one.
 void check_options(const TrainOptions& options);
+// The same for any command's output: its directory exists and is writable, it is not a directory.
+void check_output_path(const std::string& path, const char* flag);
 
 // A rough upper bound of what training needs, checked before anything is
 // allocated; fails when it is above 90% of the machine's memory.

@@ -86,7 +86,6 @@ std::vector<HeadWeights> attention_weights(const LanguageModel& model, const std
     return out;
 }
 
-namespace {
 
 // One heatmap as an inline <svg>: rows are queries, columns keys, the masked
 // future an empty grey staircase; hovering a cell shows its weight.
@@ -152,6 +151,8 @@ std::string heatmap_svg(const HeadWeights& hw, const std::u32string& chars) {
     return s.str();
 }
 
+namespace {
+
 const char* const kPageStyle = R"(
 body { font-family: system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif;
        color: #222; background: #fff; margin: 2em auto; max-width: 1800px; padding: 0 1.5em; line-height: 1.45; }
@@ -176,6 +177,8 @@ footer { margin-top: 2.5em; color: #888; font-size: 0.85em; }
 )";
 
 }  // namespace
+
+const char* attention_page_style() { return kPageStyle; }
 
 void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path) {
     LoadedCheckpoint ck = load_checkpoint(checkpoint);

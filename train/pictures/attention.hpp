@@ -21,6 +21,12 @@ struct HeadWeights {
 // model's own forward: in the order the heads run, block by block.
 std::vector<HeadWeights> attention_weights(const LanguageModel& model, const std::vector<std::int64_t>& ids);
 
+// One head's heatmap as an inline <svg> (rows queries, columns keys, the
+// text's characters on both axes), and the page's CSS: shared with the
+// head-analysis page (train/pictures/heads_page.cpp).
+std::string heatmap_svg(const HeadWeights& hw, const std::u32string& chars);
+const char* attention_page_style();
+
 // One <svg> heatmap per head per layer (n_layer x n_head), the text's
 // characters on both axes.
 void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path);
