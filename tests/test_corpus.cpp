@@ -1,9 +1,11 @@
 // Tests of the toy corpus: generation is deterministic and plain, every generated sentence passes the checker, the
 // checker rejects what breaks the grammar (above all the long-range parts), and the long-range parts are common.
 #include "train/text/corpus.hpp"
+#include "train/text/grammar.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -273,4 +275,50 @@ TEST_CASE("check_sentences splits text and counts the valid sentences") {
     CHECK(none.sentences == 0);
     CHECK(none.valid == 0);
     CHECK(check_sentences("zzz. The cat sleeps.").valid == 1);
+}
+
+TEST_CASE("the labelled corpus: the same text, and every verb paired with the noun it agrees with") {
+    const CorpusLabels labels = generate_labelled_corpus(200000, 1337);
+    CHECK(labels.text == generate_corpus(200000, 1337));
+    REQUIRE(labels.agreements.size() > 1000);
+    auto word = [&](CorpusLabels::Span s) {
+        std::string w = labels.text.substr(s.begin, s.end - s.begin);
+        for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return w;
+    };
+    auto numbers = [](const auto& list, const std::string& w) {
+        unsigned n = 0;
+        for (const auto& f : list) n |= grammar::number_of(f, w);
+        return n;
+    };
+    std::size_t across_a_noun = 0, checked = 0, nearest_would_be_wrong = 0;
+    for (const CorpusLabels::Agreement& a : labels.agreements) {
+        const std::string verb = word(a.verb), noun = word(a.subject);
+        INFO(verb << " <- " << noun);
+        const unsigned noun_number = numbers(grammar::nouns, noun);
+        REQUIRE(noun_number != 0);  // the subject is a noun
+        unsigned verb_number = numbers(grammar::intransitive_verbs, verb) | numbers(grammar::transitive_verbs, verb) |
+                               numbers(grammar::be_verbs, verb) | numbers(grammar::do_verbs, verb);
+        for (const auto& s : grammar::speech_verbs) verb_number |= grammar::number_of(s.forms, verb);
+        REQUIRE(verb_number != 0);  // the verb is a verb
+        // they agree: a singular noun takes a singular (or past) form, a plural one a plural, past or bare form
+        CHECK((verb_number & (noun_number == grammar::Sing ? unsigned(grammar::Sing) : unsigned(grammar::Plur | grammar::Base))) != 0);
+        ++checked;
+        // long-range pairs: another noun between the subject and its verb ("the cats that the dog sees sleep")
+        const CorpusLabels::Span* nearest = nullptr;
+        for (const CorpusLabels::Span& n : labels.nouns) {
+            if (n.begin > a.subject.end && n.end < a.verb.begin) nearest = &n;
+        }
+        if (!nearest) continue;
+        ++across_a_noun;
+        // where the nearer noun has the other number and the verb is not a past form, the nearer noun would be
+        // the wrong answer: the labels follow the grammar, not proximity
+        const unsigned nearer = numbers(grammar::nouns, word(*nearest));
+        const bool present = (verb_number & (grammar::Sing | grammar::Plur)) != (grammar::Sing | grammar::Plur);
+        if (present && nearer != noun_number) ++nearest_would_be_wrong;
+    }
+    MESSAGE(checked << " verb-subject pairs, " << across_a_noun << " with another noun in between, "
+                    << nearest_would_be_wrong << " where that nearer noun has the other number");
+    CHECK(across_a_noun > checked / 20);
+    CHECK(nearest_would_be_wrong > 100);
 }

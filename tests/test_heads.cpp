@@ -99,6 +99,7 @@ TEST_CASE("heads: word_start, induction and the similarity of two heads") {
 #include "models/hooks.hpp"
 #include "train/analysis/heads.hpp"
 #include "train/loop/options.hpp"
+#include "train/text/corpus.hpp"
 
 namespace {
 
@@ -167,4 +168,26 @@ TEST_CASE("heads: the same numbers twice, and for one thread or two") {
     set_threads(0);
     CHECK(once == twice);
     CHECK(once == two_threads);
+}
+
+TEST_CASE("heads --subject-verb: with attention made uniform, a verb's weight on its subject is the uniform baseline") {
+    const GPTConfig c{0, 32, 16, 2, 2, 0.0};
+    const CorpusLabels sample = generate_labelled_corpus(50000, 5);
+    Tokenizer tokenizer = Tokenizer::from_text(decode_utf8(sample.text, "corpus"));
+    GPTConfig config = c;
+    config.vocab_size = tokenizer.vocab_size();
+    manual_seed(23);
+    GPTLanguageModel model(config);
+    const SubjectVerbScores learned = subject_verb(model, tokenizer, 64, 7);
+    CHECK(learned.pairs > 20);
+    for (Block& b : model.blocks) {
+        for (Head& h : b.sa.heads) h.key.weight.data().fill(0);  // every score 0: every row uniform
+    }
+    const SubjectVerbScores uniform = subject_verb(model, tokenizer, 64, 7);
+    CHECK(uniform.pairs == learned.pairs);
+    for (const auto& h : uniform.heads) {
+        CHECK(h.subject == doctest::Approx(h.uniform).epsilon(1e-6));
+        CHECK(h.subject > 0);
+        CHECK(h.subject < 1);
+    }
 }

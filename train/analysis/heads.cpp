@@ -7,6 +7,7 @@
 #include "autograd/random.hpp"
 #include "models/hooks.hpp"
 #include "train/analysis/head_scores.hpp"
+#include "train/text/corpus.hpp"
 
 #include <cmath>
 #include <iomanip>
@@ -268,6 +269,80 @@ HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, cons
         }
     }
     return r;
+}
+
+SubjectVerbScores subject_verb(LanguageModel& model, const Tokenizer& tokenizer, std::size_t windows, std::uint64_t seed) {
+    const std::vector<HeadScores> heads = list_heads(model);
+    const std::size_t H = heads.size(), T = model.config.block_size;
+    // fresh sentences (another seed than the training corpus's), enough for the windows
+    const CorpusLabels labels = generate_labelled_corpus(windows * T + 1, seed + 1);
+    const std::u32string text = decode_utf8(std::string_view(labels.text).substr(0, windows * T), "the labelled corpus");
+    const std::vector<std::int64_t> ids = tokenizer.encode(text, "the labelled corpus");
+    Index x = Index::from_shape({windows, T});
+    std::copy(ids.begin(), ids.end(), x.begin());
+    model.eval();
+    const std::vector<Tensor> weights = capture_attention(model, x, H);
+
+    SubjectVerbScores out;
+    for (const HeadScores& h : heads) out.heads.push_back({h.layer, h.head, 0, 0, 0});
+    std::vector<double> other_total(H, 0.0);
+    std::size_t other_positions = 0;
+    for (const CorpusLabels::Agreement& a : labels.agreements) {
+        const std::size_t w = a.verb.begin / T;
+        // the verb and its subject inside one window, the subject first (a query sees only what comes before it)
+        if (a.verb.end > (w + 1) * T || w >= windows || a.subject.begin < w * T || a.subject.end > a.verb.begin) continue;
+        // the nearest other noun before the verb, in the window
+        const CorpusLabels::Span* other = nullptr;
+        for (const CorpusLabels::Span& n : labels.nouns) {
+            if (n.begin >= w * T && n.end <= a.verb.begin && n.begin != a.subject.begin) other = &n;
+        }
+        ++out.pairs;
+        for (std::size_t q = a.verb.begin; q < a.verb.end; ++q) {
+            const std::size_t i = q - w * T;
+            ++out.positions;
+            if (other) ++other_positions;
+            for (std::size_t k = 0; k < H; ++k) {
+                const Scalar* A = weights[k].data().data() + (w * T + i) * T;  // row i of window w
+                double on_subject = 0, on_other = 0;
+                for (std::size_t j = a.subject.begin; j < a.subject.end; ++j) on_subject += A[j - w * T];
+                if (other) {
+                    for (std::size_t j = other->begin; j < other->end; ++j) on_other += A[j - w * T];
+                }
+                out.heads[k].subject += on_subject;
+                other_total[k] += on_other;
+                out.heads[k].uniform += double(a.subject.end - a.subject.begin) / double(i + 1);
+            }
+        }
+    }
+    if (out.positions == 0) throw Error("--subject-verb: no verb with its subject inside one window; give more --windows");
+    for (std::size_t k = 0; k < H; ++k) {
+        out.heads[k].subject /= double(out.positions);
+        out.heads[k].uniform /= double(out.positions);
+        out.heads[k].other_noun = other_positions ? other_total[k] / double(other_positions) : std::nan("");
+    }
+    return out;
+}
+
+void print_subject_verb(const SubjectVerbScores& s, std::ostream& out) {
+    out << "\nsubject-verb: " << s.pairs << " verbs with their subject in the window (" << s.positions
+        << " verb characters); the weight from a verb's characters on\n"
+        << std::left << std::setw(7) << "layer" << std::setw(6) << "head" << std::right << std::setw(10) << "subject"
+        << std::setw(12) << "other noun" << std::setw(10) << "uniform" << "\n";
+    for (const auto& h : s.heads) {
+        out << std::left << std::setw(7) << h.layer << std::setw(6) << h.head << std::right << std::fixed
+            << std::setprecision(3) << std::setw(10) << h.subject << std::setw(12) << h.other_noun << std::setw(10)
+            << h.uniform << "\n";
+    }
+}
+
+nlohmann::json subject_verb_json(const SubjectVerbScores& s) {
+    nlohmann::json heads = nlohmann::json::array();
+    for (const auto& h : s.heads) {
+        heads.push_back({{"layer", h.layer}, {"head", h.head}, {"subject", h.subject},
+                         {"other_noun", std::isnan(h.other_noun) ? nlohmann::json(nullptr) : nlohmann::json(h.other_noun)},
+                         {"uniform", h.uniform}});
+    }
+    return {{"pairs", s.pairs}, {"positions", s.positions}, {"heads", heads}};
 }
 
 void print_report(const HeadsReport& r, const std::string& checkpoint, std::ostream& out) {

@@ -64,6 +64,24 @@ HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, cons
 double loss_with_gates(const LanguageModel& model, const Index& idx, const Index& targets,
                        const std::vector<Scalar>& gates);
 
+// `--subject-verb`, on a model of the built-in corpus: fresh sentences from
+// its grammar (train/text/corpus.hpp labels each verb's subject), cut into
+// windows; for every character of a verb whose subject noun comes before it
+// in the same window, each head's total weight on the subject's characters,
+// on the nearest other noun before the verb, and what uniform attention
+// would give the subject, averaged over those positions.
+struct SubjectVerbScores {
+    std::size_t pairs = 0, positions = 0;  // verb-subject pairs and verb characters counted
+    struct Head {
+        std::size_t layer = 0, head = 0;
+        double subject = 0, other_noun = 0, uniform = 0;
+    };
+    std::vector<Head> heads;
+};
+SubjectVerbScores subject_verb(LanguageModel& model, const Tokenizer& tokenizer, std::size_t windows, std::uint64_t seed);
+void print_subject_verb(const SubjectVerbScores& scores, std::ostream& out);
+nlohmann::json subject_verb_json(const SubjectVerbScores& scores);
+
 // The table, with each score's uniform baseline and the roles' thresholds under it.
 void print_report(const HeadsReport& report, const std::string& checkpoint, std::ostream& out);
 nlohmann::json report_json(const HeadsReport& report, const std::string& checkpoint);

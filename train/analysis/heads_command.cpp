@@ -10,6 +10,7 @@
 #include "train/text/data.hpp"
 
 #include <ostream>
+#include <optional>
 #include <set>
 
 namespace xgrad::analysis {
@@ -72,8 +73,14 @@ int run_heads(const HeadsCommand& c, std::ostream& out) {
 
     const HeadsReport report = analyse_heads(*ck.model, ck.tokenizer, text.substr(0, used), options);
     print_report(report, c.checkpoint, out);
+    std::optional<SubjectVerbScores> sv;
+    if (c.subject_verb) {
+        sv = subject_verb(*ck.model, ck.tokenizer, std::max<std::size_t>(options.windows, 64), options.seed);
+        print_subject_verb(*sv, out);
+    }
     if (!c.json_out.empty()) {
         nlohmann::json j = report_json(report, c.checkpoint);
+        if (sv) j["subject_verb"] = subject_verb_json(*sv);
         safetensors::write_file_atomic(c.json_out, j.dump(2) + "\n");
     }
     if (!c.html_out.empty()) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xgrad {
 
@@ -20,6 +21,25 @@ namespace xgrad {
 // The same (min_bytes, seed) gives the same text on every compiler and platform: it uses its own PRNG
 // (splitmix64), never std:: distributions, whose output is implementation-defined.
 std::string generate_corpus(std::size_t min_bytes = 1'100'000, std::uint64_t seed = 1337);
+
+// The same text with the grammar's knowledge of who does what: for every
+// verb the noun it agrees with, its subject, across relative clauses
+// ("The cats that the dog sees sleep": sees <- dog, sleep <- cats), as
+// character spans [begin, end) of the text; and every noun. A conjoined
+// subject ("the cat and the dog") labels no one noun. Used by
+// `xgrad heads --subject-verb`; tested in tests/test_corpus.cpp.
+struct CorpusLabels {
+    struct Span {
+        std::size_t begin = 0, end = 0;
+    };
+    struct Agreement {
+        Span verb, subject;
+    };
+    std::string text;  // generate_corpus(min_bytes, seed), byte for byte
+    std::vector<Agreement> agreements;
+    std::vector<Span> nouns;
+};
+CorpusLabels generate_labelled_corpus(std::size_t min_bytes, std::uint64_t seed = 1337);
 
 // Whether one sentence is valid under the grammar. The sentence is trimmed (no surrounding whitespace) and keeps
 // its end punctuation and, for quoted speech, its closing quote. Layout counts: words are separated by one space,

@@ -5,6 +5,7 @@
 #include "autograd/random.hpp"
 #include "train/text/grammar.hpp"
 
+#include <cstdint>
 #include <vector>
 
 namespace xgrad {
@@ -28,18 +29,38 @@ class SentenceWriter {
 public:
     explicit SentenceWriter(Dice& rng) : rng_(rng) {}
 
-    // Appends one random sentence to out.
-    void write_sentence(std::string& out) {
+    // Appends one random sentence to out; with `labels`, also each verb's
+    // subject, as character spans of out.
+    void write_sentence(std::string& out, CorpusLabels* labels = nullptr) {
         tokens_.clear();
+        agreements_.clear();
+        nouns_.clear();
         sentence();
-        render(tokens_, out);
+        std::vector<std::size_t> offsets;
+        render(tokens_, out, &offsets);
+        if (!labels) return;
+        auto span = [&](std::size_t token) { return CorpusLabels::Span{offsets[token], offsets[token] + tokens_[token].size()}; };
+        for (const auto& [verb, subject] : agreements_) labels->agreements.push_back({span(verb), span(subject)});
+        for (const std::size_t noun : nouns_) labels->nouns.push_back(span(noun));
     }
 
 private:
+    static constexpr std::size_t kNone = SIZE_MAX;  // a conjoined subject ("the cat and the dog"): no one noun
+
     Dice& rng_;
     std::vector<std::string_view> tokens_;  // the sentence being built, as lowercase words and punctuation
+    std::vector<std::pair<std::size_t, std::size_t>> agreements_;  // (verb token, its subject's noun token)
+    std::vector<std::size_t> nouns_;                                // every noun token
 
-    void emit(std::string_view t) { tokens_.push_back(t); }
+    // Emits t; returns its token index.
+    std::size_t emit(std::string_view t) {
+        tokens_.push_back(t);
+        return tokens_.size() - 1;
+    }
+    // The verb at token `verb` agrees with the noun at token `subject`.
+    void agrees(std::size_t verb, std::size_t subject) {
+        if (subject != kNone) agreements_.emplace_back(verb, subject);
+    }
     template <typename T, std::size_t N>
     const T& pick(const T (&list)[N]) {
         return list[rng_.below(N)];
@@ -70,9 +91,9 @@ private:
     // speech := subject(n) SAY(n) "," '"' statement "." '"' | ... SHOUT(n) ... "!" | ... ASK(n) ... question "?"
     void speech() {
         Number n = any_number();
-        subject(n, /*relative_percent=*/15);
+        const std::size_t who = subject(n, /*relative_percent=*/15);
         const SpeechVerb& verb = pick(speech_verbs);
-        emit(form(verb.forms, n));
+        agrees(emit(form(verb.forms, n)), who);
         emit(",");
         emit("\"");
         if (verb.end == "?") {
@@ -87,72 +108,77 @@ private:
     // statement := subject(n) predicate(n)
     void statement(unsigned relative_percent) {
         Number n = any_number();
-        subject(n, relative_percent);
-        predicate(n, /*relative_percent=*/10);
+        const std::size_t who = subject(n, relative_percent);
+        predicate(n, /*relative_percent=*/10, who);
     }
 
     // question := DO(n) subject(n) action(base) | BE(n) subject(n) ADJ
     void question() {
         Number n = any_number();
         if (rng_.percent(70)) {
-            emit(form(do_verbs[0], n));
-            subject(n, /*relative_percent=*/25);
-            action(Base, /*relative_percent=*/5);
+            const std::size_t does = emit(form(do_verbs[0], n));
+            const std::size_t who = subject(n, /*relative_percent=*/25);
+            agrees(does, who);
+            action(Base, /*relative_percent=*/5, kNone);  // the bare form agrees with nothing: "does" did
         } else {
-            emit(form(be(), n));
-            subject(n, /*relative_percent=*/25);
+            const std::size_t is = emit(form(be(), n));
+            agrees(is, subject(n, /*relative_percent=*/25));
             emit(pick(adjectives));
         }
     }
 
-    // subject(n) := np(n) | np(_) "and" np(_), the pair being plural
-    void subject(Number n, unsigned relative_percent) {
+    // subject(n) := np(n) | np(_) "and" np(_), the pair being plural. Returns
+    // the subject's noun token (kNone for the pair).
+    std::size_t subject(Number n, unsigned relative_percent) {
         if (n == Plur && rng_.percent(12)) {
             np(any_number(), 0);
             emit("and");
             np(any_number(), 0);
-        } else {
-            np(n, relative_percent);
+            return kNone;
         }
+        return np(n, relative_percent);
     }
 
-    // np(n) := DET(n) [ADJ] NOUN(n) [relative(n)]
-    void np(Number n, unsigned relative_percent) {
+    // np(n) := DET(n) [ADJ] NOUN(n) [relative(n)]. Returns the noun's token.
+    std::size_t np(Number n, unsigned relative_percent) {
         emit(n == Sing ? pick(singular_dets) : pick(plural_dets));
         if (rng_.percent(25)) emit(pick(adjectives));
-        emit(form(pick(nouns), n));
-        if (rng_.percent(relative_percent)) relative(n);
+        const std::size_t noun = emit(form(pick(nouns), n));
+        nouns_.push_back(noun);
+        if (rng_.percent(relative_percent)) relative(n, noun);
+        return noun;
     }
 
-    // relative(n) := "that" predicate(n) | "that" np(m) TV(m); nothing inside it gets a relative clause of its own
-    void relative(Number n) {
+    // relative(n) := "that" predicate(n) | "that" np(m) TV(m); nothing inside it gets a relative clause of its own.
+    // In the first the modified noun is the verb's subject, in the second the inner np.
+    void relative(Number n, std::size_t noun) {
         emit("that");
         if (rng_.percent(50)) {
-            predicate(n, 0);
+            predicate(n, 0, noun);
         } else {
             Number m = any_number();
-            np(m, 0);
-            emit(form(pick(transitive_verbs), m));
+            const std::size_t inner = np(m, 0);
+            agrees(emit(form(pick(transitive_verbs), m)), inner);
         }
     }
 
     // predicate(n) := action(n) | BE(n) ADJ
-    void predicate(Number n, unsigned relative_percent) {
+    void predicate(Number n, unsigned relative_percent, std::size_t who) {
         if (rng_.percent(20)) {
-            emit(form(be(), n));
+            agrees(emit(form(be(), n)), who);
             emit(pick(adjectives));
         } else {
-            action(n, relative_percent);
+            action(n, relative_percent, who);
         }
     }
 
     // action(n) := IV(n) [pp] | TV(n) np(_)
-    void action(Number n, unsigned relative_percent) {
+    void action(Number n, unsigned relative_percent, std::size_t who) {
         if (rng_.percent(50)) {
-            emit(form(pick(intransitive_verbs), n));
+            agrees(emit(form(pick(intransitive_verbs), n)), who);
             if (rng_.percent(60)) pp();
         } else {
-            emit(form(pick(transitive_verbs), n));
+            agrees(emit(form(pick(transitive_verbs), n)), who);
             np(any_number(), relative_percent);
         }
     }
@@ -169,7 +195,9 @@ private:
 
 }  // namespace
 
-std::string generate_corpus(std::size_t min_bytes, std::uint64_t seed) {
+namespace {
+
+std::string write_corpus_text(std::size_t min_bytes, std::uint64_t seed, CorpusLabels* labels) {
     Dice rng{SplitMix64{seed}};
     SentenceWriter writer(rng);
     std::string text;
@@ -178,11 +206,21 @@ std::string generate_corpus(std::size_t min_bytes, std::uint64_t seed) {
         std::size_t per_line = 1 + rng.below(3);  // one to three sentences on a line
         for (std::size_t i = 0; i < per_line; ++i) {
             if (i > 0) text += ' ';
-            writer.write_sentence(text);
+            writer.write_sentence(text, labels);
         }
         text += '\n';
     }
     return text;
+}
+
+}  // namespace
+
+std::string generate_corpus(std::size_t min_bytes, std::uint64_t seed) { return write_corpus_text(min_bytes, seed, nullptr); }
+
+CorpusLabels generate_labelled_corpus(std::size_t min_bytes, std::uint64_t seed) {
+    CorpusLabels labels;
+    labels.text = write_corpus_text(min_bytes, seed, &labels);
+    return labels;
 }
 
 }  // namespace xgrad

@@ -9,7 +9,7 @@ bool is_end(std::string_view t) { return t == "." || t == "!" || t == "?"; }
 
 }  // namespace
 
-void render(const std::vector<std::string_view>& tokens, std::string& out) {
+void render(const std::vector<std::string_view>& tokens, std::string& out, std::vector<std::size_t>* offsets) {
     bool in_quote = false;
     bool after_opening = false;  // the previous token opened a quote
     bool capital = true;         // the next word starts a sentence
@@ -19,6 +19,7 @@ void render(const std::vector<std::string_view>& tokens, std::string& out) {
         bool closing = t == "\"" && in_quote;
         bool glued = i == 0 || after_opening || closing || t == "," || is_end(t);
         if (!glued) out += ' ';
+        if (offsets) offsets->push_back(out.size());
         if (capital && t[0] >= 'a' && t[0] <= 'z') {
             out += char(t[0] - 'a' + 'A');
             out.append(t.substr(1));

@@ -96,7 +96,8 @@ const SpeechVerb speech_verbs[] = {{{"says", "say", "said"}, "."},
 
 // Appends the tokens (lowercase words and punctuation) to out as English text, with the spaces and capitals
 // described at the top of this file.
-void render(const std::vector<std::string_view>& tokens, std::string& out);
+// With `offsets`: where each token starts in out.
+void render(const std::vector<std::string_view>& tokens, std::string& out, std::vector<std::size_t>* offsets = nullptr);
 
 // Splits a sentence into lowercase words and the punctuation tokens , . ! ? and ". Returns false on any other
 // character (digits, tabs, newlines, non-ASCII...), which no sentence of the grammar contains.
