@@ -286,6 +286,7 @@ SubjectVerbScores subject_verb(LanguageModel& model, const Tokenizer& tokenizer,
     SubjectVerbScores out;
     for (const HeadScores& h : heads) out.heads.push_back({h.layer, h.head, 0, 0, 0});
     std::vector<double> other_total(H, 0.0);
+    double other_uniform = 0;
     std::size_t other_positions = 0;
     for (const CorpusLabels::Agreement& a : labels.agreements) {
         const std::size_t w = a.verb.begin / T;
@@ -300,7 +301,7 @@ SubjectVerbScores subject_verb(LanguageModel& model, const Tokenizer& tokenizer,
         for (std::size_t q = a.verb.begin; q < a.verb.end; ++q) {
             const std::size_t i = q - w * T;
             ++out.positions;
-            if (other) ++other_positions;
+            if (other) ++other_positions, other_uniform += double(other->end - other->begin) / double(i + 1);
             for (std::size_t k = 0; k < H; ++k) {
                 const Scalar* A = weights[k].data().data() + (w * T + i) * T;  // row i of window w
                 double on_subject = 0, on_other = 0;
@@ -319,6 +320,7 @@ SubjectVerbScores subject_verb(LanguageModel& model, const Tokenizer& tokenizer,
         out.heads[k].subject /= double(out.positions);
         out.heads[k].uniform /= double(out.positions);
         out.heads[k].other_noun = other_positions ? other_total[k] / double(other_positions) : std::nan("");
+        out.heads[k].other_uniform = other_positions ? other_uniform / double(other_positions) : std::nan("");
     }
     return out;
 }
@@ -327,11 +329,11 @@ void print_subject_verb(const SubjectVerbScores& s, std::ostream& out) {
     out << "\nsubject-verb: " << s.pairs << " verbs with their subject in the window (" << s.positions
         << " verb characters); the weight from a verb's characters on\n"
         << std::left << std::setw(7) << "layer" << std::setw(6) << "head" << std::right << std::setw(10) << "subject"
-        << std::setw(12) << "other noun" << std::setw(10) << "uniform" << "\n";
+        << std::setw(12) << "other noun" << std::setw(10) << "uniform" << std::setw(16) << "uniform, other" << "\n";
     for (const auto& h : s.heads) {
         out << std::left << std::setw(7) << h.layer << std::setw(6) << h.head << std::right << std::fixed
             << std::setprecision(3) << std::setw(10) << h.subject << std::setw(12) << h.other_noun << std::setw(10)
-            << h.uniform << "\n";
+            << h.uniform << std::setw(16) << h.other_uniform << "\n";
     }
 }
 
@@ -340,7 +342,8 @@ nlohmann::json subject_verb_json(const SubjectVerbScores& s) {
     for (const auto& h : s.heads) {
         heads.push_back({{"layer", h.layer}, {"head", h.head}, {"subject", h.subject},
                          {"other_noun", std::isnan(h.other_noun) ? nlohmann::json(nullptr) : nlohmann::json(h.other_noun)},
-                         {"uniform", h.uniform}});
+                         {"uniform", h.uniform},
+                         {"other_uniform", std::isnan(h.other_uniform) ? nlohmann::json(nullptr) : nlohmann::json(h.other_uniform)}});
     }
     return {{"pairs", s.pairs}, {"positions", s.positions}, {"heads", heads}};
 }

@@ -74,7 +74,7 @@ struct SubjectVerbScores {
     std::size_t pairs = 0, positions = 0;  // verb-subject pairs and verb characters counted
     struct Head {
         std::size_t layer = 0, head = 0;
-        double subject = 0, other_noun = 0, uniform = 0;
+        double subject = 0, other_noun = 0, uniform = 0, other_uniform = 0;  // uniform's weight on the subject, on the other noun
     };
     std::vector<Head> heads;
 };

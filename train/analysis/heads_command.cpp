@@ -75,7 +75,7 @@ int run_heads(const HeadsCommand& c, std::ostream& out) {
     print_report(report, c.checkpoint, out);
     std::optional<SubjectVerbScores> sv;
     if (c.subject_verb) {
-        sv = subject_verb(*ck.model, ck.tokenizer, std::max<std::size_t>(options.windows, 64), options.seed);
+        sv = subject_verb(*ck.model, ck.tokenizer, std::max<std::size_t>(options.windows, 256), options.seed);
         print_subject_verb(*sv, out);
     }
     if (!c.json_out.empty()) {
