@@ -7,6 +7,7 @@
 #include "autograd/random.hpp"
 #include "models/block.hpp"
 #include "models/language_model.hpp"
+#include "nn/adamw.hpp"
 #include "tests/check_helpers.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/formats/safetensors.hpp"
@@ -142,6 +143,32 @@ constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
 const double op_tolerance = 1e-5;
 const double module_tolerance = 1e-5;
 const double model_tolerance = 1e-4;  // the whole model's gradients, AdamW steps
+
+// Three AdamW steps from the fixture's init.* weights (PyTorch's defaults,
+// lr 1e-2, eval mode), each loss and every parameter after each step
+// against PyTorch's loss.<s> and step<s+1>.<key>.
+inline void check_adamw_steps(LanguageModel& model, const Fixture& f, Worst& worst) {
+    CHECK(f.keys_under("init.") == key_set(model.named_parameters()));
+    load_into(model.named_parameters(), f, "init.");  // the tril buffers are the constructor's causal mask
+    model.eval();
+    nn::AdamWOptions options;
+    options.lr = 1e-2;  // betas (0.9, 0.999), eps 1e-8, weight_decay 0.01: PyTorch's defaults
+    nn::AdamW optimizer(model.named_parameters(), options);
+    const Index idx = f.ints("idx"), targets = f.ints("targets");
+    for (int s = 0; s < 3; ++s) {
+        optimizer.zero_grad();
+        auto [logits, loss] = model(idx, targets);
+        worst.check("loss." + std::to_string(s), loss.data(), f.floats("loss." + std::to_string(s)), model_tolerance);
+        loss.backward();
+        optimizer.step();
+        const std::string step = "step" + std::to_string(s + 1) + ".";
+        CHECK(f.keys_under(step) == key_set(model.named_parameters()));
+        for (auto [key, p] : model.named_parameters()) {
+            worst.check(step + key, p.data(), f.floats(step + key), model_tolerance);
+        }
+    }
+    worst.report();
+}
 
 }  // namespace
 

@@ -32,4 +32,12 @@ inline Tensor away_from_zero(const Shape& shape, unsigned seed) {
     return Tensor(a);
 }
 
+// (B, T) token ids uniform in [0, V).
+inline Index random_tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
+    std::mt19937 gen(seed);
+    Index idx = Index::from_shape({B, T});
+    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
+    return idx;
+}
+
 }  // namespace xgrad::test

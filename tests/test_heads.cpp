@@ -96,21 +96,11 @@ TEST_CASE("heads: word_start, induction and the similarity of two heads") {
 // The analysis on a model: three routes to the same ablation, determinism.
 
 #include "models/gpt.hpp"
+#include "tests/random_tensors.hpp"
 #include "models/hooks.hpp"
 #include "train/analysis/heads.hpp"
 #include "train/loop/options.hpp"
 #include "train/text/corpus.hpp"
-
-namespace {
-
-Index tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
-    std::mt19937 gen(seed);
-    Index idx = Index::from_shape({B, T});
-    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
-    return idx;
-}
-
-}  // namespace
 
 TEST_CASE("heads: ablation is the same by the gate, by zeroing the head's value weights, and by zeroing its columns of proj") {
     const GPTConfig c{11, 8, 16, 4, 2, 0.0};
@@ -118,7 +108,7 @@ TEST_CASE("heads: ablation is the same by the gate, by zeroing the head's value 
     GPTLanguageModel model(c);
     for (auto [name, p] : model.named_parameters()) p.data() = p.data() * Scalar(8);  // far from uniform attention
     model.eval();
-    const Index x = tokens(3, 8, 11, 1), y = tokens(3, 8, 11, 2);
+    const Index x = test::random_tokens(3, 8, 11, 1), y = test::random_tokens(3, 8, 11, 2);
     const std::vector<HeadScores> heads = list_heads(model);
     REQUIRE(heads.size() == 8);
     const double base = loss_with_gates(model, x, y, {});

@@ -41,12 +41,7 @@ void randomise(GPTLanguageModel& model, unsigned seed) {
     model.eval();
 }
 
-Index random_tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
-    std::mt19937 gen(seed);
-    Index idx = Index::from_shape({B, T});
-    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
-    return idx;
-}
+using test::random_tokens;
 
 // The full recompute's logits for the last position of idx (B, T): (B, V).
 Array full_last_logits(const GPTLanguageModel& model, const Index& idx) {

@@ -18,12 +18,7 @@ namespace {
 const GPTConfig tiny{65, 32, 64, 4, 4, 0.0};
 const GPTConfig lecture{65, 256, 384, 6, 6, 0.2};
 
-Index random_tokens(std::size_t B, std::size_t T, std::size_t V, unsigned seed) {
-    std::mt19937 gen(seed);
-    Index idx = Index::from_shape({B, T});
-    for (auto& v : idx) v = static_cast<std::int64_t>(gen() % V);
-    return idx;
-}
+using test::random_tokens;
 }  // namespace
 
 TEST_CASE("parameter counts match PyTorch's for the tiny and the lecture configs") {

@@ -228,30 +228,9 @@ TEST_CASE("gpt_small: logits, loss and every parameter's gradient match PyTorch"
 
 TEST_CASE("adamw: three AdamW steps give PyTorch's losses and weights") {
     const Fixture f("adamw.safetensors");
-    const GPTConfig config = config_from_json(f.file.metadata.at("config"), f.name);
-    GPTLanguageModel model(config);
-    CHECK(f.keys_under("init.") == key_set(model.named_parameters()));
-    load_into(model.named_parameters(), f, "init.");  // the tril buffers are the constructor's causal mask
-    model.eval();
-
-    nn::AdamWOptions options;
-    options.lr = 1e-2;  // betas (0.9, 0.999), eps 1e-8, weight_decay 0.01: PyTorch's defaults
-    nn::AdamW optimizer(model.named_parameters(), options);
-    const Index idx = f.ints("idx"), targets = f.ints("targets");
+    GPTLanguageModel model(config_from_json(f.file.metadata.at("config"), f.name));
     Worst worst("adamw");
-    for (int s = 0; s < 3; ++s) {
-        optimizer.zero_grad();
-        auto [logits, loss] = model(idx, targets);
-        worst.check("loss." + std::to_string(s), loss.data(), f.floats("loss." + std::to_string(s)), model_tolerance);
-        loss.backward();
-        optimizer.step();
-        const std::string step = "step" + std::to_string(s + 1) + ".";
-        CHECK(f.keys_under(step) == key_set(model.named_parameters()));
-        for (auto [key, p] : model.named_parameters()) {
-            worst.check(step + key, p.data(), f.floats(step + key), model_tolerance);
-        }
-    }
-    worst.report();
+    check_adamw_steps(model, f, worst);
 }
 
 TEST_CASE("adamw: one AdamW step from PyTorch's own gradients gives PyTorch's weights") {

@@ -59,24 +59,8 @@ TEST_CASE("blog_gpt: the blog's GPT gives PyTorch's logits, loss and every gradi
 TEST_CASE("blog_adamw: three AdamW steps on the blog's GPT give PyTorch's losses and weights") {
     const Fixture f("blog_adamw.safetensors");
     GPT model(fixture_config());
-    CHECK(f.keys_under("init.") == key_set(model.named_parameters()));
-    load_into(model.named_parameters(), f, "init.");
-    model.eval();
-    nn::AdamWOptions options;
-    options.lr = 1e-2;
-    nn::AdamW optimizer(model.named_parameters(), options);
-    const Index idx = f.ints("idx"), targets = f.ints("targets");
     Worst worst("blog_adamw");
-    for (int s = 0; s < 3; ++s) {
-        optimizer.zero_grad();
-        auto [logits, loss] = model(idx, targets);
-        worst.check("loss." + std::to_string(s), loss.data(), f.floats("loss." + std::to_string(s)), model_tolerance);
-        loss.backward();
-        optimizer.step();
-        const std::string step = "step" + std::to_string(s + 1) + ".";
-        for (auto [key, p] : model.named_parameters()) worst.check(step + key, p.data(), f.floats(step + key), model_tolerance);
-    }
-    worst.report();
+    check_adamw_steps(model, f, worst);
 }
 
 TEST_CASE("blog_init_stats: the blog's GPT starts as PyTorch's defaults make it") {

@@ -8,9 +8,11 @@ Run with Debian's python (it has torch 1.13), from anywhere:
     /usr/bin/python3 tests/reference/make_blog_fixtures.py --xgrad-checkpoint PATH
         # load a blog checkpoint written by xgrad into blog_model.GPT (strict) and print its loss
 
-Writes tests/reference/fixtures/blog_*. The lecture's fixtures (make_fixtures.py) are not touched; this
-script imports its helpers (float64-to-float32 rounding, error measure, layout check, the checkpoint's
-text). The README.md beside this file is the contract (names, shapes, meaning).
+Writes tests/reference/fixtures/blog_*, except fixtures/blog_xgrad_checkpoint.safetensors: that one was
+written by xgrad and is read here (the xgrad -> PyTorch direction, blog_xgrad_checkpoint_expected). The
+lecture's fixtures (make_fixtures.py) are not touched; this script imports its helpers (float64-to-float32
+rounding, error measure, layout check, the checkpoints' texts). The README.md beside this file is the
+contract (names, shapes, meaning).
 
 As in make_fixtures.py: reference values are computed in float64 from the stored float32 inputs / weights
 and rounded to float32 once, at the end; the same computation in plain float32 torch gives the printed
@@ -19,6 +21,7 @@ disagreement, a guide for the C++ tolerances.
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -77,6 +80,9 @@ FILES = {
     "init_stats": "blog_init_stats.json",
     "checkpoint": "blog_torch_checkpoint.safetensors",
     "expected": "blog_torch_checkpoint_expected.safetensors",
+    # written by xgrad (see the README for the command), read here, never written: an input
+    "xgrad_checkpoint": "blog_xgrad_checkpoint.safetensors",
+    "xgrad_expected": "blog_xgrad_checkpoint_expected.safetensors",
 }
 
 AGREEMENT = {}  # group -> (tensor name, worst float32-torch vs reference relative error)
@@ -518,6 +524,10 @@ def load_blog_checkpoint(path):
             raise SystemExit(f"{path}: no '{key}' in the metadata: not an xgrad checkpoint")
     if meta.get("model") != "blog":
         raise SystemExit(f"{path}: metadata 'model' is {meta.get('model')!r}, not 'blog'")
+    keys = sorted(json.loads(meta["config"]))  # any order (xgrad writes them sorted), but exactly these
+    fields = sorted(f.name for f in dataclasses.fields(BlogConfig))
+    if keys != fields:
+        raise SystemExit(f"{path}: metadata 'config' has the keys {keys}, not {fields}")
     config = BlogConfig.from_json(meta["config"])
     model = GPT(config)
     model.load_state_dict(tensors, strict=True)  # every key, tril buffers included
@@ -525,6 +535,98 @@ def load_blog_checkpoint(path):
     vocab = meta["vocab"]
     assert len(vocab) == config.vocab_size, (len(vocab), config.vocab_size)
     return model, vocab, config
+
+
+XGRAD_LOADED = ("make_blog_fixtures.load_blog_checkpoint: metadata model \"blog\", config keys in any order, "
+                "GPT(config).load_state_dict(tensors, strict=True), model.eval()")
+
+
+def compute_xgrad_expected():
+    """blog_xgrad_checkpoint_expected from the checkpoint xgrad wrote: the checkpoint loaded into blog_model.GPT
+    by load_blog_checkpoint (strict), in eval mode; a batch of two windows of make_fixtures.XGRAD_CKPT_TEXT (the
+    text of xgrad_checkpoint_expected) encoded with the checkpoint's vocab, at the first starts
+    [3a, (len - T - 1) // 2 + 3a], a = 0, 1, ..., whose ReLU inputs all stay RELU_MARGIN away from 0 (as
+    make_fixtures.make_xgrad_checkpoint_expected picks them). Deterministic: draws nothing.
+    Returns (tensors, meta, float64 outputs, float32 outputs)."""
+    path = OUT / FILES["xgrad_checkpoint"]
+    _, ck_meta = read_safetensors(path)
+    model, vocab, cfg = load_blog_checkpoint(path)
+    missing = sorted(set(XGRAD_CKPT_TEXT) - set(vocab))
+    assert not missing, f"{path.name}: the vocab lacks {missing!r}"
+    stoi = {ch: i for i, ch in enumerate(vocab)}
+    data = torch.tensor([stoi[c] for c in XGRAD_CKPT_TEXT], dtype=I64)
+    T = cfg.block_size
+    found = None
+    for attempt in range(MAX_ATTEMPTS):  # the pair of starts moves right by 3 each attempt
+        starts = [3 * attempt, (len(data) - T - 1) // 2 + 3 * attempt]
+        if starts[1] + T + 1 > len(data):
+            break
+        x = torch.stack([data[s:s + T] for s in starts])
+        y = torch.stack([data[s + 1:s + T + 1] for s in starts])
+        ref = forward_backward(model, x, y, F64)
+        if ref[3].relu_min > RELU_MARGIN:
+            found = (starts, x, y, ref)
+            break
+    if found is None:
+        raise RuntimeError("blog_xgrad_checkpoint: no starts keep ReLU inputs away from 0")
+    starts, x, y, ref = found
+    f32 = forward_backward(model, x, y, F32)
+    compare_model_outputs("blog_xgrad_checkpoint", ref, f32)
+    logits, loss, grads, probe = ref
+    scale_diff = lecture_scale_difference(model, x, y, logits)
+
+    tensors = {"x": x, "y": y, "logits": ref32(logits), "loss": ref32(loss)}
+    for k, g in grads.items():
+        tensors[f"grad.{k}"] = ref32(g)
+    meta = base_meta("blog_xgrad_checkpoint", "none", mode="model.eval() (dropout off)", text=XGRAD_CKPT_TEXT,
+                     text_source="make_fixtures.XGRAD_CKPT_TEXT, the text of xgrad_checkpoint_expected",
+                     starts=json.dumps(starts),
+                     starts_rule="the first of [3a, (len(data) - T - 1) // 2 + 3a], a = 0, 1, ..., whose ReLU "
+                                 "inputs all have |v| > 1e-4 (a is starts_a)",
+                     starts_a=attempt,
+                     batch="x[b] = encode(text)[s:s+8], y[b] = encode(text)[s+1:s+9] for s = starts[b]",
+                     checkpoint=FILES["xgrad_checkpoint"],
+                     checkpoint_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                     checkpoint_config=ck_meta["config"], loaded=XGRAD_LOADED, probe=probe.summary(),
+                     lecture_scale_logits_rel_diff=f"{scale_diff:.3g}")
+    meta["config"] = cfg.to_json()
+    return tensors, meta, ref, f32
+
+
+def make_xgrad_expected():
+    tensors, meta, ref, _ = compute_xgrad_expected()
+    print(f"  blog_xgrad_checkpoint: {meta['config']}; starts {meta['starts']}; loss {ref[1].item():.6f}; "
+          f"{ref[3].summary()}; logits with the lecture's scale differ by {meta['lecture_scale_logits_rel_diff']}")
+    return tensors, meta
+
+
+def check_xgrad_expected():
+    """blog_xgrad_checkpoint_expected: byte-identical to a recomputation from the checkpoint, and reproduced by
+    float32 PyTorch with the checkpoint loaded by the --xgrad-checkpoint code path."""
+    ck_path = OUT / FILES["xgrad_checkpoint"]
+    exp_path = OUT / FILES["xgrad_expected"]
+    exp, exp_meta = read_safetensors(exp_path)
+    assert exp_meta["checkpoint_sha256"] == hashlib.sha256(ck_path.read_bytes()).hexdigest(), \
+        f"{ck_path.name} changed since {exp_path.name} was computed: rerun the script"
+    _, ck_meta = read_safetensors(ck_path)
+    assert ck_meta["model"] == "blog" and exp_meta["checkpoint_config"] == ck_meta["config"]
+    tensors, meta, ref, f32 = compute_xgrad_expected()
+    assert encode_for_sha(tensors, meta) == exp_path.read_bytes(), f"{exp_path.name}: not what the script writes"
+    model, vocab, cfg = load_blog_checkpoint(ck_path)
+    assert not model.training and len(vocab) == cfg.vocab_size
+    assert sorted(exp) == sorted(["x", "y", "logits", "loss"] + [f"grad.{k}" for k, _ in model.named_parameters()])
+    assert exp["x"].shape == exp["y"].shape == (2, cfg.block_size) and exp["x"].dtype == exp["y"].dtype == I64
+    assert exp["logits"].shape == (2, cfg.block_size, cfg.vocab_size) and exp["loss"].shape == ()
+    logits, loss = model(exp["x"], exp["y"])
+    loss.backward()
+    assert rel_err(exp["logits"], logits.view(exp["logits"].shape)) < 1e-5 and rel_err(exp["loss"], loss) < 1e-5
+    for k, p in model.named_parameters():
+        assert exp[f"grad.{k}"].shape == p.shape and rel_err(exp[f"grad.{k}"], p.grad) < 1e-4, k
+    worst = max([rel_err(ref[0], f32[0]), rel_err(ref[1], f32[1])] + [rel_err(ref[2][k], f32[2][k]) for k in ref[2]])
+    print(f"{exp_path.name}: byte-identical to a recomputation from {ck_path.name} (sha256 "
+          f"{exp_meta['checkpoint_sha256'][:16]}); starts {meta['starts']}; {ref[3].summary()}; "
+          f"float32 load_blog_checkpoint: loss {loss.item():.6f} matches, gradients match (float32 torch "
+          f"within {worst:.2e} of the reference)")
 
 
 def text_batch(vocab, T, text=XGRAD_CKPT_TEXT):
@@ -641,6 +743,9 @@ def check_all(written):
     print(f"blog_torch_checkpoint: loaded strictly; loss {loss.item():.6f} matches, gradients match")
     report_xgrad_checkpoint(ck_path)
 
+    # blog_xgrad_checkpoint: xgrad's file (an input) into PyTorch, reproduces blog_xgrad_checkpoint_expected
+    check_xgrad_expected()
+
     stats = json.loads((OUT / FILES["init_stats"]).read_text(encoding="utf-8"))
     assert stats["configs"]["blog"]["param_count"] == 112193 and stats["configs"]["small"]["param_count"] == 6987
     for cname, c in stats["configs"].items():
@@ -698,6 +803,8 @@ def main():
     print("blog_torch_checkpoint ...")
     for fname, t, m in make_checkpoint():
         emit(fname, t, m)
+    print("blog_xgrad_checkpoint ...")
+    emit(FILES["xgrad_expected"], *make_xgrad_expected())
 
     print("\nworst float32-torch vs reference relative disagreement per group "
           "(max|ref - f32| / max|ref| per tensor):")
