@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 namespace {
 
@@ -121,4 +123,28 @@ TEST_CASE("blog_torch_checkpoint: the blog's PyTorch state_dict loads as a blog 
     const Fixture expected("blog_torch_checkpoint_expected.safetensors");
     Worst worst("blog_torch_checkpoint");
     check_against(*ck.model, expected.ints("x"), expected.ints("y"), expected, worst);
+}
+
+TEST_CASE("blog_xgrad_checkpoint: a blog checkpoint xgrad wrote gives, in the blog's PyTorch model, the numbers xgrad computes") {
+    // make_blog_fixtures.py loaded this file into blog_model.py's GPT with
+    // load_state_dict(strict=True) and stored its outputs on a fixed batch.
+    const Fixture expected("blog_xgrad_checkpoint_expected.safetensors");
+    LoadedCheckpoint ck = load_checkpoint(fixture_path("blog_xgrad_checkpoint.safetensors"));
+    CHECK(ck.model_type == "blog");
+    CHECK(ck.corpus == "built-in");
+    Worst worst("blog_xgrad_checkpoint");
+    check_against(*ck.model, expected.ints("x"), expected.ints("y"), expected, worst);
+
+    // and today's writer writes the same layout, bit for bit
+    const std::string again = (std::filesystem::temp_directory_path() / ("xgrad-blog-" + std::to_string(::getpid()))).string();
+    save_checkpoint(*ck.model, ck.model_type, ck.tokenizer, ck.corpus, again);
+    const st::File old_file = st::load(fixture_path("blog_xgrad_checkpoint.safetensors")), new_file = st::load(again);
+    std::filesystem::remove(again);
+    REQUIRE(old_file.tensors.size() == new_file.tensors.size());
+    for (const auto& [name, t] : old_file.tensors) {
+        INFO(name);
+        REQUIRE(new_file.tensors.count(name) == 1);
+        CHECK(new_file.tensors.at(name).bytes == t.bytes);
+    }
+    for (const char* key : {"config", "vocab", "model"}) CHECK(new_file.metadata.at(key) == old_file.metadata.at(key));
 }

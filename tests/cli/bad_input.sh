@@ -107,11 +107,27 @@ expect "unknown model" "unknown model 'transformer'" -- "$XGRAD" train "${small[
 expect "unknown flag" "--bogus" -- "$XGRAD" train --bogus 3
 
 # --- a run that diverges stops, naming the step, and keeps the last good checkpoint --------
-cp "$T/ok.safetensors" "$T/diverge.safetensors"
-cp "$T/ok.safetensors.state" "$T/diverge.safetensors.state"
 expect "loss becomes NaN" "step [0-9]+: .*(NaN|infinite).*learning-rate" -- "$XGRAD" train "${small[@]}" --max-iters 200 \
-  --learning-rate 1e38 --resume "$T/diverge.safetensors"
+  --learning-rate 1e38 --init-from "$T/ok.safetensors" --out "$T/diverge.safetensors"
 ok "the diverged run's checkpoint still loads" "$XGRAD" sample --checkpoint "$T/diverge.safetensors" --tokens 3
+
+# --- --resume continues the recorded run; a contradicting flag, a missing state, a changed corpus are refused ----
+cp "$T/ok.safetensors" "$T/run.safetensors"
+cp "$T/ok.safetensors.state" "$T/run.safetensors.state"
+expect "resume: a contradicting flag" "--batch-size 8 \(the run has 2\) contradicts the run of .*run.safetensors.*--init-from" -- \
+  "$XGRAD" train --resume "$T/run.safetensors" --batch-size 8
+expect "resume: another model" "--model head \(the run has gpt\) contradicts" -- "$XGRAD" train --resume "$T/run.safetensors" --model head
+expect "resume: another preset" "--preset lecture contradicts the run of" -- "$XGRAD" train --resume "$T/run.safetensors" --preset lecture
+cp "$T/ok.safetensors" "$T/alone.safetensors"
+expect "resume: no state beside the checkpoint" "no training state .*alone.safetensors.state beside it.*--init-from" -- \
+  "$XGRAD" train --resume "$T/alone.safetensors"
+for i in $(seq 1 40); do printf 'the quick brown fox jumps over the lazy dog. '; done >"$T/corpus_a.txt"
+"$XGRAD" train "${small[@]}" --data "$T/corpus_a.txt" --out "$T/file.safetensors" >/dev/null 2>&1 || fail "cannot train on a file"
+sed -i 's/lazy/hazy/' "$T/corpus_a.txt"  # the same characters, another text
+expect "resume: the corpus changed" "is not the text the run was trained on.*--init-from" -- "$XGRAD" train --resume "$T/file.safetensors"
+EXPECT_EXIT=0 ok "resume: alone, it continues the run" "$XGRAD" train --resume "$T/run.safetensors" --max-iters 4
+if grep -q "resuming $T/run.safetensors at step 2" "$T/stdout" && grep -q "^trained 2 steps" "$T/stdout"; then pass
+else fail "resume alone: $(head -3 "$T/stdout")"; fi
 
 # --- output paths -----------------------------------------------------------------
 expect "out in a missing directory" "nodir" -- "$XGRAD" train "${small[@]}" --out "$T/nodir/ck.safetensors"

@@ -8,6 +8,8 @@
 #include "train/analysis/heads_command.hpp"
 #include "train/cli/commands.hpp"
 #include "train/cli/presets.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/loop/checkpointing.hpp"
 #include "train/loop/train.hpp"
 #include "train/pictures/attention.hpp"
 #include "train/pictures/graph.hpp"
@@ -17,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <tuple>
 #include <malloc.h>
 #include <omp.h>
 #include <iostream>
@@ -43,7 +46,7 @@ void add_train(CLI::App& app, int& exit_code) {
         "--model", flags.model,
         "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt), or "
         "the blog's GPT: blog; without --preset it trains with the stage's own settings");
-    cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
+    auto* data = cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
     auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(non_negative);
     auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(non_negative);
     auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps")->check(non_negative);
@@ -58,20 +61,41 @@ void add_train(CLI::App& app, int& exit_code) {
     auto* scale_opt = cmd->add_option("--attention-scale", scale,
                                       "head_size (the lecture's) or n_embd (the blog's post 38); default: the model's own")
                           ->check(CLI::IsMember({"head_size", "n_embd"}));
-    cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(non_negative);
+    auto* seed = cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(non_negative);
     cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
     cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
-    cmd->add_option("--resume", flags.resume, "checkpoint to continue from");
+    auto* resume = cmd->add_option("--resume", flags.resume,
+                                   "continue the run of this checkpoint, with everything it was started with");
+    auto* init_from = cmd->add_option("--init-from", flags.init_from,
+                                      "start a new run (fresh AdamW, step 0) from this checkpoint's weights");
+    resume->excludes(init_from);
     cmd->add_option("--log", flags.log, "write JSON lines: one per evaluation and a summary");
     cmd->add_flag("--profile", flags.profile, "print where the time of a training step goes, per op");
     cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
     cmd->callback([=, &exit_code] {
-        if (!model_opt->count() && preset_opt->count()) flags.model = model_of_preset(preset_name);
-        const std::string name = preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0);
-        TrainOptions o = preset(name);
-        o.preset = name;
-        o.model = flags.model, o.data = flags.data, o.seed = flags.seed, o.threads = flags.threads;
-        o.out = flags.out, o.resume = flags.resume, o.log = flags.log, o.sample_tokens = flags.sample_tokens;
+        // --resume CKPT: the run it recorded, everything it was started with; else a preset and the flags
+        TrainOptions o;
+        if (resume->count()) {
+            o = recorded_run(flags.resume);
+        } else if (init_from->count()) {
+            // a new run from a checkpoint's weights: its model and shape; the preset and flags give the rest
+            const std::string name = preset_opt->count() ? preset_name : "tiny";
+            o = preset(name);
+            o.preset = name;
+            std::tie(o.model, o.config) = checkpoint_model(flags.init_from);
+        } else {
+            if (!model_opt->count() && preset_opt->count()) flags.model = model_of_preset(preset_name);
+            const std::string name = preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0);
+            o = preset(name);
+            o.preset = name;
+            o.model = flags.model;
+        }
+        const TrainOptions recorded = o;
+        if (model_opt->count()) o.model = flags.model;
+        if (data->count()) o.data = flags.data;
+        if (seed->count()) o.seed = flags.seed;
+        o.threads = flags.threads, o.out = flags.out, o.log = flags.log, o.init_from = flags.init_from;
+        if (cmd->get_option("--sample-tokens")->count()) o.sample_tokens = flags.sample_tokens;
         o.profile = flags.profile;
         if (batch->count()) o.batch_size = flags.batch_size;
         if (block->count()) o.config.block_size = flags.config.block_size;
@@ -84,6 +108,32 @@ void add_train(CLI::App& app, int& exit_code) {
         if (n_layer->count()) o.config.n_layer = flags.config.n_layer;
         if (drop->count()) o.config.dropout = flags.config.dropout;
         if (scale_opt->count()) o.config.attention_scale = scale == "n_embd" ? AttentionScale::n_embd : AttentionScale::head_size;
+        if (init_from->count()) {
+            const auto [type, config] = checkpoint_model(flags.init_from);
+            TrainOptions shape = o;
+            shape.model = type, shape.config = config, shape.config.dropout = o.config.dropout;
+            // `shape` differs from `o` only where a flag changed the model or its shape (dropout may change)
+            const std::string differs = first_contradiction(shape, o);
+            if (!differs.empty()) {
+                throw Error(differs + " contradicts the weights of " + flags.init_from +
+                            ", which --init-from starts from; drop the flag, or train a new model without --init-from");
+            }
+        }
+        if (resume->count()) {
+            // a flag that would change the run is refused: --resume continues the run it recorded
+            if (preset_opt->count() && preset_name != recorded.preset) {
+                throw Error("--preset " + preset_name + " contradicts the run of " + flags.resume + " (preset " +
+                            (recorded.preset.empty() ? "none" : recorded.preset) +
+                            "); to start a new run from its weights, use --init-from " + flags.resume);
+            }
+            const std::string differs = first_contradiction(recorded, o);
+            if (!differs.empty()) {
+                throw Error(differs + " contradicts the run of " + flags.resume +
+                            "; --resume continues that run as it was started (only --max-iters, --threads, --out, "
+                            "--log, --sample-tokens and --profile may change); to start a new run from its weights, "
+                            "use --init-from " + flags.resume);
+            }
+        }
         exit_code = train(o, std::cout);
     });
 }

@@ -237,6 +237,12 @@ void check_buffers(const LanguageModel& model, const std::string& path) {
 
 }  // namespace
 
+std::pair<std::string, GPTConfig> checkpoint_model(const std::string& path) {
+    LoadedCheckpoint meta;
+    const GPTConfig config = read_metadata(st::load(path), path, meta);
+    return {meta.model_type, config};
+}
+
 LoadedCheckpoint load_checkpoint(const std::string& path) {
     const st::File file = st::load(path);
     LoadedCheckpoint out;
@@ -257,8 +263,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
 
 std::string state_path(const std::string& checkpoint_path) { return checkpoint_path + ".state"; }
 
-void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path) {
+void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path,
+                      const std::string& run) {
     st::File file;
+    if (!run.empty()) file.metadata["run"] = run;
     std::ostringstream rng;
     rng << gen;
     file.metadata["iter"] = std::to_string(next_iter);
@@ -279,7 +287,7 @@ std::string previous_state_path(const std::string& checkpoint_path) { return sta
 
 void save_checkpoint_and_state(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
                                const std::string& corpus, const nn::AdamW& optimizer, const Generator& gen,
-                               const std::string& path, long long step) {
+                               const std::string& path, long long step, const std::string& run) {
     // Each file is written atomically, but a kill can fall between the two.
     // So the state the checkpoint on disk goes with is kept, as .state.prev,
     // until the new checkpoint is in place: at any moment one of .state and
@@ -288,7 +296,7 @@ void save_checkpoint_and_state(const LanguageModel& model, const std::string& mo
     if (::access(state.c_str(), F_OK) == 0 && ::rename(state.c_str(), previous.c_str()) != 0) {
         throw Error(state + ": cannot keep it as " + previous + " while the new state is written");
     }
-    save_train_state(optimizer, step, gen, state);
+    save_train_state(optimizer, step, gen, state, run);
     save_checkpoint(model, model_type, tokenizer, corpus, path, step);
     ::unlink(previous.c_str());  // both files are from `step` now
 }

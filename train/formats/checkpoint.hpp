@@ -53,6 +53,8 @@ struct LoadedCheckpoint {
 // expected tensor present, no unexpected one, F32 with the right shape, finite
 // values, tril buffers that are the causal mask, a vocabulary of vocab_size.
 LoadedCheckpoint load_checkpoint(const std::string& path);
+// Only a checkpoint's config and model type (its metadata), checked as load_checkpoint checks them.
+std::pair<std::string, GPTConfig> checkpoint_model(const std::string& path);
 
 // The training state beside a checkpoint: AdamW's moments and step, the next
 // iteration, and the random generator's state.
@@ -61,12 +63,14 @@ struct TrainState {
 };
 std::string state_path(const std::string& checkpoint_path);           // CKPT.state
 std::string previous_state_path(const std::string& checkpoint_path);  // CKPT.state.prev, only while a save is under way
-void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path);
+// `run`: what the run was started with (train/loop/checkpointing.hpp's run_record), for --resume.
+void save_train_state(const nn::AdamW& optimizer, long long next_iter, const Generator& gen, const std::string& path,
+                      const std::string& run = "");
 // The checkpoint and its training state, as a pair that survives a kill at
 // any moment: --resume always finds the state of the checkpoint's step.
 void save_checkpoint_and_state(const LanguageModel& model, const std::string& model_type, const Tokenizer& tokenizer,
                                const std::string& corpus, const nn::AdamW& optimizer, const Generator& gen,
-                               const std::string& path, long long step);
+                               const std::string& path, long long step, const std::string& run = "");
 // Loads the state of CKPT's step (checkpoint_step, or whatever CKPT.state
 // holds when the checkpoint does not say): CKPT.state, or CKPT.state.prev
 // when a kill fell between the two writes of a save.

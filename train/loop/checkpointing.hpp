@@ -28,6 +28,19 @@ struct Resumed {
 };
 Resumed load_or_resume(const TrainOptions& options);
 
+// What a run was started with, recorded in its checkpoints' training state so
+// that --resume CKPT alone continues exactly that run: the model, the
+// preset, every hyperparameter, the config, the seed, the corpus's path and
+// a hash of its text (FNV-1a, 64 bits). As JSON, one key per flag.
+std::string run_record(const TrainOptions& options, const std::string& corpus_bytes);
+// The options recorded in CKPT's training state; an Error that says what is
+// missing (and offers --init-from) when there is no state beside CKPT.
+TrainOptions recorded_run(const std::string& checkpoint);
+// The first flag of `given` that differs from `recorded` among those that
+// define the run (not --max-iters, --threads, --out, --log, --sample-tokens,
+// --profile), as "--batch-size 32 (the run has 16)"; empty when none.
+std::string first_contradiction(const TrainOptions& recorded, const TrainOptions& given);
+
 // The model a run trains, and what its checkpoint is written with.
 struct Trainee {
     std::unique_ptr<LanguageModel> model;
@@ -36,6 +49,7 @@ struct Trainee {
     long long start_iter;    // the first step to run: 0, or the step a resumed run goes on from
     std::string corpus;      // the checkpoint's "corpus": the file's path, or "built-in"
     std::string out_path;    // where save_trainee writes: --out, else the --resume file, else nowhere
+    std::string run;         // run_record(options, corpus): written into each training state
 };
 // The second half, once the data gives vocab_size: checks the config and the
 // memory, builds the model (unless resumed) and its AdamW, and when resuming

@@ -26,7 +26,9 @@ struct TrainOptions {
     std::uint64_t seed = 1337;
     int threads = 0;                 // 0: every core
     std::string out;                 // checkpoint to write at each evaluation and at the end
-    std::string resume;              // checkpoint to continue from
+    std::string resume;              // checkpoint to continue from: the same run, as its .state recorded it
+    std::string init_from;           // checkpoint whose weights start a new run (fresh AdamW, step 0)
+    std::string data_hash;           // with resume: the corpus's hash the run recorded (checked against the text)
     std::string log;                 // JSON lines
     std::size_t sample_tokens = 300; // generated at the end
     bool profile = false;            // print where the time goes, per op
