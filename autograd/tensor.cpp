@@ -20,18 +20,7 @@ bool grad_enabled() { return grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
 
-namespace {
-template <class Dims>
-std::string dims_str(const Dims& shape) {
-    std::string s = "(";
-    for (std::size_t i = 0; i < shape.size() && i < 8; ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-    if (shape.size() > 8) s += ",...";
-    return s + ")";
-}
-}  // namespace
-
-std::string shape_str(const Shape& shape) { return dims_str(shape); }
-std::string shape_str(const std::vector<std::int64_t>& shape) { return dims_str(shape); }
+std::string shape_str(const Shape& shape) { return dims_text(shape); }
 
 Node::~Node() {
     // Destroying the last handle to a long chain would destroy parent inside

@@ -11,6 +11,8 @@
 //     loss.backward();            // x.grad() == 2 * x
 #pragma once
 
+#include "autograd/shape_text.hpp"
+
 #include <xtensor/xarray.hpp>
 
 #include <cstddef>
@@ -167,9 +169,8 @@ private:
     bool previous_;
 };
 
-// "(2,3,4)": shapes in error messages, of tensors and of a file's tensors
-// (a hostile file's shape shows its first 8 dims, then "...").
+// "(2,3,4)": shapes in error messages (autograd/shape_text.hpp has the one
+// for a file's shapes, printed the same way).
 std::string shape_str(const Shape& shape);
-std::string shape_str(const std::vector<std::int64_t>& shape);
 
 }  // namespace xgrad

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (batch.B < 1 || batch.T < 1 || batch.x.size() != batch.B * batch.T || batch.y.size() != batch.x.size()) {
             std::abort();
         }
-        // The blog's Shakespeare model: 65 characters, context of 8.
+        // The lecture's Shakespeare stages: 65 characters, context of 8.
         xgrad::check_batch(batch, 65, 8, "fuzz.batch");
     } catch (const xgrad::Error&) {
     }

@@ -1,4 +1,4 @@
-// BigramLanguageModel, the blog's starting point (bigram.py): each token
+// BigramLanguageModel, the lecture's starting point (bigram.py): each token
 // reads the logits for the next token straight from a lookup table.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Block, as in the blog's gpt.py: communication (attention) then computation
+// Block, as in the lecture's gpt.py and the blog's post 41: communication (attention) then computation
 // (feed-forward), each with a pre-LayerNorm and a residual connection.
 #pragma once
 

@@ -35,7 +35,8 @@ struct GPT : LanguageModel {
     nn::Linear head;
 
     explicit GPT(const GPTConfig& config)
-        : LanguageModel(config),
+        : LanguageModel(config),  // as given: the checkpoint records only what a run chose (blog_config's choices
+                                  // follow from the model type); the modules are built with blog_config(config)
           token_embedding(config.vocab_size, config.n_embd),
           position_embedding(config.block_size, config.n_embd),
           blocks(make_blocks(blog_config(config))),

@@ -1,4 +1,4 @@
-// FeedForward, as in the blog's gpt.py (which spells it FeedFoward): a
+// FeedForward, as in the lecture's gpt.py (which spells it FeedFoward) and the blog's post 40: a
 // position-wise two-layer MLP, 4x wider inside.
 #pragma once
 

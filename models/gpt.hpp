@@ -1,4 +1,4 @@
-// GPTLanguageModel, as in the blog's gpt.py: token and position embeddings,
+// GPTLanguageModel, as in the lecture's gpt.py: token and position embeddings,
 // n_layer Blocks, a final LayerNorm and the language-model head.
 #pragma once
 

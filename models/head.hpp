@@ -1,4 +1,5 @@
-// Head, as in the blog's gpt.py: one head of self-attention.
+// Head, as in the lecture's gpt.py and the blog's post 38: one head of
+// self-attention (where the two differ, a named choice: see GPTConfig).
 #pragma once
 
 #include "models/hooks.hpp"

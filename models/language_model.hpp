@@ -19,9 +19,10 @@ struct SamplingOptions {
     std::size_t top_k = 0;     // keep only the k most likely tokens (0: all)
     double top_p = 1.0;        // nucleus: keep the fewest most likely tokens whose probability reaches top_p (1: all)
     bool greedy = false;       // the most likely token, no randomness (the others are then unused)
-    // GPTLanguageModel samples with a key/value cache (models/kv_cache.hpp),
-    // the same tokens as recomputing the whole context; false recomputes it
-    // for every token, as the lecture's generate(). Other models always do.
+    // The GPTs (the lecture's GPTLanguageModel and the blog's GPT) sample with
+    // a key/value cache (models/kv_cache.hpp), the same tokens as recomputing
+    // the whole context; false recomputes it for every token, as the
+    // lecture's generate(). The other models always do.
     bool kv_cache = true;
 };
 

@@ -1,4 +1,4 @@
-// MultiHeadAttention, as in the blog's gpt.py: the heads side by side, their
+// MultiHeadAttention, as in the lecture's gpt.py and the blog's post 39: the heads side by side, their
 // outputs concatenated on the last dim, then a projection and dropout.
 #pragma once
 

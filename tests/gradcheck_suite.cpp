@@ -311,7 +311,7 @@ std::vector<Check> checks() {
         return gradcheck("attention", head, {{"q", q}, {"k", k}, {"v", v}});
     });
 
-    // --- the blog's modules: every input and every parameter -------------------------
+    // --- the series' modules: every input and every parameter -----------------------
     static const GPTConfig small{7, 6, 8, 2, 2, 0.0};
     module("Head", [] {
         manual_seed(1);

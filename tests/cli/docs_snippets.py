@@ -140,8 +140,8 @@ def find_block(block_lines, file_lines):
 
 
 def check_snippets(root):
-    """Returns (passed, failures) over every page of root/docs."""
-    pages = sorted((root / "docs").glob("*.md"))
+    """Returns (passed, failures) over every page of root/docs and its folders (docs/blog/)."""
+    pages = sorted((root / "docs").rglob("*.md"))
     passed, failures = 0, []
     for page in pages:
         blocks, problems = parse_blocks(page)
@@ -208,9 +208,9 @@ def page_anchors(page):
 
 
 def check_links(root):
-    """Returns (passed, failures) over the relative links of root/docs/*.md."""
+    """Returns (passed, failures) over the relative links of root/docs/**/*.md."""
     passed, failures = 0, []
-    for page in sorted((root / "docs").glob("*.md")):
+    for page in sorted((root / "docs").rglob("*.md")):
         for number, line in prose_lines(page):
             for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
                 if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
@@ -230,7 +230,7 @@ def check_links(root):
 def gradcheck_commands(root):
     """(page, line, op) for every `xgrad gradcheck --op NAME` in a code block."""
     out = []
-    for page in sorted((root / "docs").glob("*.md")):
+    for page in sorted((root / "docs").rglob("*.md")):
         blocks, _ = parse_blocks(page)
         for b in blocks:
             if b.no_run:

@@ -2,7 +2,7 @@
 #include "train/formats/batch_file.hpp"
 
 #include "autograd/error.hpp"
-#include "autograd/tensor.hpp"
+#include "autograd/shape_text.hpp"
 #include "train/formats/safetensors.hpp"
 
 namespace xgrad {

@@ -1,5 +1,5 @@
 // Reading and writing the safetensors format, so weights travel to and from
-// PyTorch / the blog's gpt.py. The layout (https://github.com/huggingface/safetensors):
+// PyTorch / the lecture's gpt.py and the blog's model. The layout (https://github.com/huggingface/safetensors):
 //   8 bytes   little-endian u64 N, the header length
 //   N bytes   JSON object: {"__metadata__": {"k": "v"}, "name": {"dtype": "F32",
 //             "shape": [2, 3], "data_offsets": [begin, end]}, ...}, maybe space-padded
