@@ -10,6 +10,7 @@
 #include "models/stages.hpp"
 #include "tests/random_tensors.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -384,9 +385,13 @@ std::vector<std::string> names() {
 }
 
 std::vector<Row> run(const std::string& only) {
+    auto lower = [](std::string s) {
+        for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return s;
+    };
     std::vector<Row> rows;
     for (const Check& c : checks()) {
-        if (!only.empty() && c.name.rfind(only, 0) != 0) continue;
+        if (!only.empty() && lower(c.name).rfind(lower(only), 0) != 0) continue;  // "head" finds Head
         const GradcheckResult r = c.run();
         rows.push_back({c.name, c.group, r.shapes, r.max_rel_error, r.worst, r.passed});
     }

@@ -26,7 +26,7 @@ struct Settings {
     double eps = 0, tolerance = 0;
 };
 Settings settings();
-// Runs every check, or only those whose name starts with `only`.
+// Runs every check, or only those whose name starts with `only` (in any case).
 std::vector<Row> run(const std::string& only = "");
 
 }  // namespace gradcheck_suite

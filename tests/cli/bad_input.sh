@@ -105,6 +105,15 @@ expect "absurd batch" "out of memory|too large" -- "$XGRAD" train "${small[@]}" 
 expect "unknown preset" "unknown preset 'huge'" -- "$XGRAD" train --preset huge
 expect "unknown model" "unknown model 'transformer'" -- "$XGRAD" train "${small[@]}" --model transformer
 expect "unknown flag" "--bogus" -- "$XGRAD" train --bogus 3
+expect "the lecture's spelling of a flag" "did you mean --max-iters\? \(xgrad's flags use dashes\)" -- "$XGRAD" train --max_iters 200
+expect "--threads 0" "--threads must be at least 1 \(leave it out to use every core\)" -- "$XGRAD" train "${small[@]}" --threads 0
+expect "--threads above the cores" "--threads 64: this machine has [0-9]+ cores" -- "$XGRAD" train "${small[@]}" --threads 64
+expect "gradcheck: no such check" "--op: no check's name starts with 'nope' \(xgrad gradcheck --list shows them all\)" -- \
+  "$XGRAD" gradcheck --op nope
+EXPECT_EXIT=0 ok "gradcheck --op in another case" "$XGRAD" gradcheck --op head
+if grep -q "^Head " "$T/stdout" && grep -q " 0 failed$" "$T/stdout"; then pass; else fail "gradcheck --op head: $(tail -2 "$T/stdout")"; fi
+EXPECT_EXIT=0 ok "gradcheck --list" "$XGRAD" gradcheck --list
+if grep -q "^MultiHeadAttention$" "$T/stdout" && [ "$(wc -l <"$T/stdout")" -gt 50 ]; then pass; else fail "gradcheck --list"; fi
 
 # --- a run that diverges stops, naming the step, and keeps the last good checkpoint --------
 expect "loss becomes NaN" "step [0-9]+: .*(NaN|infinite).*learning-rate" -- "$XGRAD" train "${small[@]}" --max-iters 200 \
@@ -125,6 +134,9 @@ for i in $(seq 1 40); do printf 'the quick brown fox jumps over the lazy dog. ';
 "$XGRAD" train "${small[@]}" --data "$T/corpus_a.txt" --out "$T/file.safetensors" >/dev/null 2>&1 || fail "cannot train on a file"
 sed -i 's/lazy/hazy/' "$T/corpus_a.txt"  # the same characters, another text
 expect "resume: the corpus changed" "is not the text the run was trained on.*--init-from" -- "$XGRAD" train --resume "$T/file.safetensors"
+EXPECT_EXIT=0 ok "resume: nothing to do" "$XGRAD" train --resume "$T/run.safetensors" --max-iters 2
+if grep -q "^nothing to do: $T/run.safetensors is already at step 2 (--max-iters is 2; give a larger one" "$T/stdout"; then pass
+else fail "resume with nothing to do: $(head -2 "$T/stdout")"; fi
 EXPECT_EXIT=0 ok "resume: alone, it continues the run" "$XGRAD" train --resume "$T/run.safetensors" --max-iters 4
 if grep -q "resuming $T/run.safetensors at step 2" "$T/stdout" && grep -q "^trained 2 steps" "$T/stdout"; then pass
 else fail "resume alone: $(head -3 "$T/stdout")"; fi
@@ -172,7 +184,8 @@ expect "batch: out-of-vocabulary token" "oov.safetensors.*x.*out of range|oov.sa
 expect "batch: T > block_size" "long.safetensors.*block_size" -- grad "$T/long.safetensors"
 expect "batch: float tokens" "float.safetensors" -- grad "$T/float.safetensors"
 no_file "grad output after a bad batch" "$T/g.safetensors"
-expect "prompt outside the vocabulary" "--prompt: character" -- sample "$T/ok.safetensors" --prompt "~~~"
+expect "prompt outside the vocabulary, listing it" "--prompt: character '~' at position 0 is not in the model's vocabulary of [0-9]+ characters: .*abc" -- \
+  sample "$T/ok.safetensors" --prompt "~~~"
 expect "temperature 0" "temperature" -- sample "$T/ok.safetensors" --temperature 0
 expect "temperature negative" "temperature" -- sample "$T/ok.safetensors" --temperature -1
 expect "top-k larger than the vocabulary" "top-k" -- sample "$T/ok.safetensors" --top-k 100000

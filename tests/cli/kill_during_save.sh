@@ -34,11 +34,9 @@ for round in $(seq 1 "$ROUNDS"); do
     failed=$((failed + 1))
     echo "FAIL round $round: $(cat "$T/err")"
   fi
-  # --resume: it names the checkpoint's step, then trains one more
-  # (a checkpoint of step 0 resumes without saying so)
+  # --resume: with nothing to do it names the checkpoint's step, then it trains one more
   if probe=$("$XGRAD" "${base[@]}" --max-iters 0 --resume "$ck" 2>&1); then
-    step=$(printf '%s\n' "$probe" | sed -n 's/^resuming .* at step \([0-9]*\)$/\1/p')
-    step=${step:-0}
+    step=$(printf '%s\n' "$probe" | sed -n 's/^nothing to do: .* is already at step \([0-9]*\) .*/\1/p')
   else
     step=""
   fi

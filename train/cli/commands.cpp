@@ -37,7 +37,11 @@ void sample(const SampleOptions& o, std::ostream& out) {
     if (ck.corpus == "built-in") {
         const std::vector<std::int64_t> generated(result.begin() + static_cast<std::ptrdiff_t>(prompt.size()), result.end());
         const SentenceReport report = check_sentences(ck.tokenizer.decode(generated));
-        out << "valid sentences: " << report.valid << " of " << report.sentences << "\n";
+        if (report.sentences > 0) {
+            out << "valid sentences: " << report.valid << " of " << report.sentences << "\n";
+        } else {
+            out << "valid sentences: none to check (the sample holds no whole sentence)\n";
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 #include "train/analysis/heads_command.hpp"
 #include "train/cli/commands.hpp"
 #include "train/cli/presets.hpp"
+#include "train/cli/run_options.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/loop/checkpointing.hpp"
 #include "train/loop/train.hpp"
@@ -18,6 +19,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <tuple>
 #include <malloc.h>
@@ -38,103 +40,41 @@ const CLI::Validator non_negative(
 
 void add_train(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("train", "train a model and sample from it");
-    static std::string preset_name = "tiny";
-    static TrainOptions flags;  // filled by CLI11; only flags given on the command line are used
-    auto* preset_opt = cmd->add_option("--preset", preset_name,
-                                       "tiny, lecture, blog or a stage's name (default tiny); flags below override it");
-    auto* model_opt = cmd->add_option(
-        "--model", flags.model,
-        "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt), or "
-        "the blog's GPT: blog; without --preset it trains with the stage's own settings");
-    auto* data = cmd->add_option("--data", flags.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
-    auto* batch = cmd->add_option("--batch-size", flags.batch_size, "sequences per batch")->check(non_negative);
-    auto* block = cmd->add_option("--block-size", flags.config.block_size, "context length")->check(non_negative);
-    auto* iters = cmd->add_option("--max-iters", flags.max_iters, "training steps")->check(non_negative);
-    auto* interval = cmd->add_option("--eval-interval", flags.eval_interval, "evaluate every N steps")->check(non_negative);
-    auto* lr = cmd->add_option("--learning-rate", flags.learning_rate, "AdamW learning rate");
-    auto* eval_iters = cmd->add_option("--eval-iters", flags.eval_iters, "batches per evaluation (0: none)")->check(non_negative);
-    auto* n_embd = cmd->add_option("--n-embd", flags.config.n_embd, "embedding size")->check(non_negative);
-    auto* n_head = cmd->add_option("--n-head", flags.config.n_head, "attention heads per block")->check(non_negative);
-    auto* n_layer = cmd->add_option("--n-layer", flags.config.n_layer, "blocks")->check(non_negative);
-    auto* drop = cmd->add_option("--dropout", flags.config.dropout, "dropout probability");
-    static std::string scale;
-    auto* scale_opt = cmd->add_option("--attention-scale", scale,
-                                      "head_size (the lecture's) or n_embd (the blog's post 38); default: the model's own")
-                          ->check(CLI::IsMember({"head_size", "n_embd"}));
-    auto* seed = cmd->add_option("--seed", flags.seed, "random seed (default 1337)")->check(non_negative);
-    cmd->add_option("--threads", flags.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
-    cmd->add_option("--out", flags.out, "checkpoint to write at each evaluation and at the end");
-    auto* resume = cmd->add_option("--resume", flags.resume,
-                                   "continue the run of this checkpoint, with everything it was started with");
-    auto* init_from = cmd->add_option("--init-from", flags.init_from,
+    static TrainFlags flags;  // filled by CLI11; run_options uses only the flags given (run_options.hpp)
+    TrainOptions& v = flags.values;
+    cmd->add_option("--preset", flags.preset, "tiny, lecture, blog or a stage's name (default tiny); flags below override it");
+    cmd->add_option("--model", v.model,
+                    "a stage of the series: bigram, head, multihead, feedforward, blocks, layernorm or gpt (default gpt), "
+                    "or the blog's GPT: blog; without --preset it trains with the stage's own settings");
+    cmd->add_option("--data", v.data, "corpus file, UTF-8 text (default: the built-in toy corpus)");
+    cmd->add_option("--batch-size", v.batch_size, "sequences per batch")->check(non_negative);
+    cmd->add_option("--block-size", v.config.block_size, "context length")->check(non_negative);
+    cmd->add_option("--max-iters", v.max_iters, "training steps")->check(non_negative);
+    cmd->add_option("--eval-interval", v.eval_interval, "evaluate every N steps")->check(non_negative);
+    cmd->add_option("--learning-rate", v.learning_rate, "AdamW learning rate");
+    cmd->add_option("--eval-iters", v.eval_iters, "batches per evaluation (0: none)")->check(non_negative);
+    cmd->add_option("--n-embd", v.config.n_embd, "embedding size")->check(non_negative);
+    cmd->add_option("--n-head", v.config.n_head, "attention heads per block")->check(non_negative);
+    cmd->add_option("--n-layer", v.config.n_layer, "blocks")->check(non_negative);
+    cmd->add_option("--dropout", v.config.dropout, "dropout probability");
+    cmd->add_option("--attention-scale", flags.attention_scale,
+                    "head_size (the lecture's) or n_embd (the blog's post 38); default: the model's own")
+        ->check(CLI::IsMember({"head_size", "n_embd"}));
+    cmd->add_option("--seed", v.seed, "random seed (default 1337)")->check(non_negative);
+    cmd->add_option("--threads", v.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
+    cmd->add_option("--out", v.out, "checkpoint to write at each evaluation and at the end");
+    auto* resume = cmd->add_option("--resume", v.resume, "continue the run of this checkpoint, as it was started");
+    auto* init_from = cmd->add_option("--init-from", v.init_from,
                                       "start a new run (fresh AdamW, step 0) from this checkpoint's weights");
     resume->excludes(init_from);
-    cmd->add_option("--log", flags.log, "write JSON lines: one per evaluation and a summary");
-    cmd->add_flag("--profile", flags.profile, "print where the time of a training step goes, per op");
-    cmd->add_option("--sample-tokens", flags.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
-    cmd->callback([=, &exit_code] {
-        // --resume CKPT: the run it recorded, everything it was started with; else a preset and the flags
-        TrainOptions o;
-        if (resume->count()) {
-            o = recorded_run(flags.resume);
-        } else if (init_from->count()) {
-            // a new run from a checkpoint's weights: its model and shape; the preset and flags give the rest
-            const std::string name = preset_opt->count() ? preset_name : "tiny";
-            o = preset(name);
-            o.preset = name;
-            std::tie(o.model, o.config) = checkpoint_model(flags.init_from);
-        } else {
-            if (!model_opt->count() && preset_opt->count()) flags.model = model_of_preset(preset_name);
-            const std::string name = preset_opt->count() ? preset_name : default_preset(flags.model, model_opt->count() > 0);
-            o = preset(name);
-            o.preset = name;
-            o.model = flags.model;
+    cmd->add_option("--log", v.log, "write JSON lines: one per evaluation and a summary");
+    cmd->add_flag("--profile", v.profile, "print where the time of a training step goes, per op");
+    cmd->add_option("--sample-tokens", v.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
+    cmd->callback([cmd, &exit_code] {
+        for (const CLI::Option* opt : cmd->get_options()) {
+            if (opt->count()) flags.given.insert(opt->get_name());
         }
-        const TrainOptions recorded = o;
-        if (model_opt->count()) o.model = flags.model;
-        if (data->count()) o.data = flags.data;
-        if (seed->count()) o.seed = flags.seed;
-        o.threads = flags.threads, o.out = flags.out, o.log = flags.log, o.init_from = flags.init_from;
-        if (cmd->get_option("--sample-tokens")->count()) o.sample_tokens = flags.sample_tokens;
-        o.profile = flags.profile;
-        if (batch->count()) o.batch_size = flags.batch_size;
-        if (block->count()) o.config.block_size = flags.config.block_size;
-        if (iters->count()) o.max_iters = flags.max_iters;
-        if (interval->count()) o.eval_interval = flags.eval_interval;
-        if (lr->count()) o.learning_rate = flags.learning_rate;
-        if (eval_iters->count()) o.eval_iters = flags.eval_iters;
-        if (n_embd->count()) o.config.n_embd = flags.config.n_embd;
-        if (n_head->count()) o.config.n_head = flags.config.n_head;
-        if (n_layer->count()) o.config.n_layer = flags.config.n_layer;
-        if (drop->count()) o.config.dropout = flags.config.dropout;
-        if (scale_opt->count()) o.config.attention_scale = scale == "n_embd" ? AttentionScale::n_embd : AttentionScale::head_size;
-        if (init_from->count()) {
-            const auto [type, config] = checkpoint_model(flags.init_from);
-            TrainOptions shape = o;
-            shape.model = type, shape.config = config, shape.config.dropout = o.config.dropout;
-            // `shape` differs from `o` only where a flag changed the model or its shape (dropout may change)
-            const std::string differs = first_contradiction(shape, o);
-            if (!differs.empty()) {
-                throw Error(differs + " contradicts the weights of " + flags.init_from +
-                            ", which --init-from starts from; drop the flag, or train a new model without --init-from");
-            }
-        }
-        if (resume->count()) {
-            // a flag that would change the run is refused: --resume continues the run it recorded
-            if (preset_opt->count() && preset_name != recorded.preset) {
-                throw Error("--preset " + preset_name + " contradicts the run of " + flags.resume + " (preset " +
-                            (recorded.preset.empty() ? "none" : recorded.preset) +
-                            "); to start a new run from its weights, use --init-from " + flags.resume);
-            }
-            const std::string differs = first_contradiction(recorded, o);
-            if (!differs.empty()) {
-                throw Error(differs + " contradicts the run of " + flags.resume +
-                            "; --resume continues that run as it was started (only --max-iters, --threads, --out, "
-                            "--log, --sample-tokens and --profile may change); to start a new run from its weights, "
-                            "use --init-from " + flags.resume);
-            }
-        }
-        exit_code = train(o, std::cout);
+        exit_code = train(run_options(flags), std::cout);
     });
 }
 
@@ -178,10 +118,16 @@ void add_grad(CLI::App& app) {
 void add_gradcheck(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("gradcheck", "check every backward pass against finite differences");
     static std::string only;
-    cmd->add_option("--op", only, "check only the ops/modules whose name starts with this (e.g. matmul, Head)");
+    cmd->add_option("--op", only, "check only the ops/modules whose name starts with this, in any case (e.g. matmul, head)");
+    static bool list = false;
+    cmd->add_flag("--list", list, "list the checks' names, run none");
     cmd->callback([&exit_code] {
+        if (list) {
+            for (const std::string& name : gradcheck_suite::names()) std::printf("%s\n", name.c_str());
+            return;
+        }
         const auto rows = gradcheck_suite::run(only);
-        if (rows.empty()) throw Error("--op: no check is named '" + only + "' (run xgrad gradcheck to see them all)");
+        if (rows.empty()) throw Error("--op: no check's name starts with '" + only + "' (xgrad gradcheck --list shows them all)");
         std::printf("%-52s %-34s %12s  %s\n", "check", "shapes", "max rel err", "result");
         std::size_t failed = 0;
         for (const auto& r : rows) {
@@ -242,6 +188,26 @@ void add_corpus(CLI::App& app) {
     cmd->callback([] { write_corpus(out, std::cout); });
 }
 
+// "--max_iters" (the lecture's spelling) for "--max-iters": the flag the
+// user meant, when an unknown one becomes a known one with dashes.
+std::string flag_hint(CLI::App& app, int argc, char** argv) {
+    if (argc < 2) return "";
+    CLI::App* cmd = nullptr;
+    try {
+        cmd = app.get_subcommand(argv[1]);
+    } catch (const CLI::Error&) {
+        return "";
+    }
+    for (int i = 2; i < argc; ++i) {
+        std::string flag = argv[i];
+        if (flag.rfind("--", 0) != 0 || flag.find('_') == std::string::npos) continue;
+        flag = flag.substr(0, flag.find('='));
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        if (cmd->get_option_no_throw(flag)) return "; did you mean " + flag + "? (xgrad's flags use dashes)";
+    }
+    return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,7 +240,8 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help
-        std::cerr << "xgrad: error: " << e.what() << " (see xgrad " << (argc > 1 ? argv[1] : "") << " --help)\n";
+        std::cerr << "xgrad: error: " << e.what() << flag_hint(app, argc, argv) << " (see xgrad " << (argc > 1 ? argv[1] : "")
+                  << " --help)\n";
         return e.get_exit_code();
     } catch (const xgrad::Error& e) {
         std::cerr << "xgrad: error: " << e.what() << "\n";

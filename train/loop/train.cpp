@@ -96,7 +96,11 @@ void print_sample(LanguageModel& model, const Tokenizer& tokenizer, const TrainO
     out << "--- sample ---\n" << text << "\n--------------\n";
     if (o.data.empty()) {
         const SentenceReport report = check_sentences(text);
-        out << "valid sentences: " << report.valid << " of " << report.sentences << "\n";
+        if (report.sentences > 0) {
+            out << "valid sentences: " << report.valid << " of " << report.sentences << "\n";
+        } else {
+            out << "valid sentences: none to check (the sample holds no whole sentence)\n";
+        }
     }
 }
 
@@ -114,6 +118,11 @@ int train(const TrainOptions& o, std::ostream& out) {
     Resumed resumed = load_or_resume(o);
     const TextData data = prepare_data(corpus, resumed.config.block_size);
     Trainee t = make_trainee(o, std::move(resumed), corpus, data, gen);
+    if (!o.resume.empty() && t.start_iter >= o.max_iters) {
+        out << "nothing to do: " << o.resume << " is already at step " << t.start_iter << " (--max-iters is "
+            << o.max_iters << "; give a larger one to train further)\n";
+        return 0;
+    }
 
     // the loop
     Report report(out, o, *t.model, t.start_iter);

@@ -104,8 +104,11 @@ std::vector<std::int64_t> Tokenizer::encode(std::u32string_view text, const std:
     for (std::size_t i = 0; i < text.size(); ++i) {
         const auto it = stoi_.find(text[i]);
         if (it == stoi_.end()) {
+            std::string known;  // what the model knows, as a learner would type it
+            for (const char32_t c : itos_) known += c == U'\n' ? "\\n" : c == U'\t' ? "\\t" : encode_utf8(std::u32string(1, c));
+            if (known.size() > 200) known = known.substr(0, 200) + "...";
             throw Error(origin + ": character " + describe_char(text[i]) + " at position " + std::to_string(i) +
-                        " is not in the model's vocabulary of " + std::to_string(itos_.size()) + " characters");
+                        " is not in the model's vocabulary of " + std::to_string(itos_.size()) + " characters: " + known);
         }
         ids.push_back(it->second);
     }
