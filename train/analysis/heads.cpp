@@ -146,35 +146,18 @@ double loss_with_gates(const LanguageModel& model, const Index& idx, const Index
     return model(idx, targets).loss.item();
 }
 
-HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, const std::u32string& text,
-                          const HeadsOptions& options) {
-    HeadsReport r;
-    r.heads = list_heads(model);
-    const std::size_t H = r.heads.size(), T = model.config.block_size;
-    if (H == 0) throw Error("heads: this model has no attention heads (the bigram model reads a table)");
-    if (options.windows == 0) throw Error("--windows must be at least 1");
-    if (text.size() < T + 1) {
-        throw Error("heads: the text has " + std::to_string(text.size()) + " characters; it needs at least block_size + 1 = " +
-                    std::to_string(T + 1));
-    }
-    model.eval();
-    const std::size_t N = std::min(options.windows, (text.size() - 1) / T);
-    r.windows = N;
-    r.block_size = T;
-    const std::vector<std::int64_t> ids = tokenizer.encode(std::u32string_view(text).substr(0, N * T + 1), "heads text");
-    const auto [x, y] = windows_of(ids, N, T);
+namespace {
 
-    // Attention and the base loss: one forward of every window.
-    const std::vector<Tensor> weights = capture_attention(model, x, H);
-    r.base_loss = loss_with_gates(model, x, y, {});
-    for (std::size_t k = 0; k < H; ++k) {
-        std::vector<Array> per_window;
-        for (std::size_t w = 0; w < N; ++w) per_window.push_back(window(weights[k], w));
-        r.attention.push_back(std::move(per_window));
-    }
+std::vector<bool> spaces_of(const std::u32string& text, std::size_t window, std::size_t T) {
+    std::vector<bool> space(T);
+    for (std::size_t t = 0; t < T; ++t) space[t] = is_space(text[window * T + t]);
+    return space;
+}
 
-    // The scores, window by window.
-    for (std::size_t k = 0; k < H; ++k) {
+// The attention scores of each head, averaged over the windows.
+void score_attention(HeadsReport& r, const std::u32string& text) {
+    const std::size_t T = r.block_size;
+    for (std::size_t k = 0; k < r.heads.size(); ++k) {
         HeadScores& h = r.heads[k];
         const std::vector<Array>& A = r.attention[k];
         h.previous_token = over_windows(A, [](const Array& a) { return previous_token(a); });
@@ -183,31 +166,31 @@ HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, cons
         h.mean_distance = over_windows(A, [](const Array& a) { return mean_distance(a); });
         h.entropy = over_windows(A, [](const Array& a) { return entropy(a); });
         std::size_t w = 0;
-        h.word_start = over_windows(A, [&](const Array& a) {
-            std::vector<bool> space(T);
-            for (std::size_t t = 0; t < T; ++t) space[t] = is_space(text[w * T + t]);
-            ++w;
-            return word_start(a, space);
-        });
+        h.word_start = over_windows(A, [&](const Array& a) { return word_start(a, spaces_of(text, w++, T)); });
     }
+}
 
-    // Ablation: the loss with one head's output zeroed.
+// Ablation: the loss with one head's output zeroed; and with --ablate's set off together.
+void ablate(HeadsReport& r, const LanguageModel& model, const Index& x, const Index& y, const HeadsOptions& options) {
+    const std::size_t H = r.heads.size();
     for (std::size_t k = 0; k < H; ++k) {
         std::vector<Scalar> gates(H, Scalar(1));
         gates[k] = 0;
         r.heads[k].ablation = loss_with_gates(model, x, y, gates) - r.base_loss;
     }
-    if (!options.ablate.empty()) {
-        std::vector<Scalar> gates(H, Scalar(1));
-        for (const auto& [layer, head] : options.ablate) {
-            for (std::size_t k = 0; k < H; ++k) {
-                if (r.heads[k].layer == layer && r.heads[k].head == head) gates[k] = 0;
-            }
+    if (options.ablate.empty()) return;
+    std::vector<Scalar> gates(H, Scalar(1));
+    for (const auto& [layer, head] : options.ablate) {
+        for (std::size_t k = 0; k < H; ++k) {
+            if (r.heads[k].layer == layer && r.heads[k].head == head) gates[k] = 0;
         }
-        r.ablated_loss = loss_with_gates(model, x, y, gates);
     }
+    r.ablated_loss = loss_with_gates(model, x, y, gates);
+}
 
-    // Importance: |d loss / d gate| of each window, averaged over the windows.
+// Importance: |d loss / d gate| of each window, averaged over the windows.
+void importance(HeadsReport& r, LanguageModel& model, const Index& x, const Index& y) {
+    const std::size_t H = r.heads.size(), N = r.windows, T = r.block_size;
     for (std::size_t w = 0; w < N; ++w) {
         Index xw = Index::from_shape({1, T}), yw = Index::from_shape({1, T});
         for (std::size_t t = 0; t < T; ++t) xw(0, t) = x(w, t), yw(0, t) = y(w, t);
@@ -220,25 +203,28 @@ HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, cons
         t.zero_grad();  // the backward above filled them; nobody asked
     }
     for (HeadScores& h : r.heads) h.importance /= static_cast<double>(N);
+}
 
-    // Induction: R random tokens, then the same R again.
-    const std::size_t R = T / 2;
-    SplitMix64 rng{options.seed};
+// Induction: R random tokens, then the same R again.
+void induction_test(HeadsReport& r, const LanguageModel& model, std::size_t vocab_size, std::uint64_t seed) {
+    const std::size_t H = r.heads.size(), R = r.block_size / 2;
+    SplitMix64 rng{seed};
     Index seq = Index::from_shape({1, 2 * R}), next = Index::from_shape({1, 2 * R});
-    for (std::size_t t = 0; t < R; ++t) seq(0, t) = seq(0, t + R) = static_cast<std::int64_t>(rng.next() % tokenizer.vocab_size());
+    for (std::size_t t = 0; t < R; ++t) seq(0, t) = seq(0, t + R) = static_cast<std::int64_t>(rng.next() % vocab_size);
     for (std::size_t t = 0; t + 1 < 2 * R; ++t) next(0, t) = seq(0, t + 1);
     next(0, 2 * R - 1) = seq(0, 0);  // no target after the end; not scored
-    const std::vector<Tensor> induction_weights = capture_attention(model, seq, H);
-    for (std::size_t k = 0; k < H; ++k) r.heads[k].induction = induction(window(induction_weights[k], 0), R);
-    {
-        NoGradGuard no_grad;
-        const Array logits = model(seq).logits.data();  // (1, 2R, V)
-        // predicting tokens 1..R-1 (the first copy) and R+1..2R-1 (the repeat, which an induction head can copy)
-        r.induction_loss_first = R > 1 ? loss_of_positions(logits, next, 0, R - 1) : std::nan("");
-        r.induction_loss_second = R > 1 ? loss_of_positions(logits, next, R, 2 * R - 1) : std::nan("");
-    }
+    const std::vector<Tensor> weights = capture_attention(model, seq, H);
+    for (std::size_t k = 0; k < H; ++k) r.heads[k].induction = induction(window(weights[k], 0), R);
+    NoGradGuard no_grad;
+    const Array logits = model(seq).logits.data();  // (1, 2R, V)
+    // predicting tokens 1..R-1 (the first copy) and R+1..2R-1 (the repeat, which an induction head can copy)
+    r.induction_loss_first = R > 1 ? loss_of_positions(logits, next, 0, R - 1) : std::nan("");
+    r.induction_loss_second = R > 1 ? loss_of_positions(logits, next, R, 2 * R - 1) : std::nan("");
+}
 
-    // The uniform baseline (on the same windows' words) and the roles.
+// Every score under uniform causal attention (on the same windows' words), and the roles.
+void uniform_baseline(HeadsReport& r, const std::u32string& text) {
+    const std::size_t T = r.block_size, R = T / 2;
     const Array U = uniform_attention(T);
     r.uniform.previous_token = previous_token(U);
     r.uniform.first_token = first_token(U);
@@ -246,28 +232,60 @@ HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, cons
     r.uniform.mean_distance = mean_distance(U);
     r.uniform.entropy = entropy(U);
     r.uniform.induction = induction(uniform_attention(2 * R), R);
-    {
-        std::vector<Array> uniform_windows(N, U);
-        std::size_t w = 0;
-        r.uniform.word_start = over_windows(uniform_windows, [&](const Array& a) {
-            std::vector<bool> space(T);
-            for (std::size_t t = 0; t < T; ++t) space[t] = is_space(text[w * T + t]);
-            ++w;
-            return word_start(a, space);
-        });
-    }
+    std::size_t w = 0;
+    r.uniform.word_start = over_windows(std::vector<Array>(r.windows, U),
+                                        [&](const Array& a) { return word_start(a, spaces_of(text, w++, T)); });
     r.uniform.role = "diffuse";
     for (HeadScores& h : r.heads) h.role = role_of(h, r.uniform);
+}
 
-    // Similarity: the mean Jensen-Shannon divergence of every two heads' rows.
+// Similarity: the mean Jensen-Shannon divergence of every two heads' rows.
+void similarity(HeadsReport& r) {
+    const std::size_t H = r.heads.size();
     r.similarity.assign(H, std::vector<double>(H, 0.0));
     for (std::size_t a = 0; a < H; ++a) {
         for (std::size_t b = a + 1; b < H; ++b) {
             double total = 0;
-            for (std::size_t w = 0; w < N; ++w) total += js_divergence(r.attention[a][w], r.attention[b][w]);
-            r.similarity[a][b] = r.similarity[b][a] = total / static_cast<double>(N);
+            for (std::size_t w = 0; w < r.windows; ++w) total += js_divergence(r.attention[a][w], r.attention[b][w]);
+            r.similarity[a][b] = r.similarity[b][a] = total / static_cast<double>(r.windows);
         }
     }
+}
+
+}  // namespace
+
+HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, const std::u32string& text,
+                          const HeadsOptions& options) {
+    HeadsReport r;
+    r.heads = list_heads(model);
+    const std::size_t H = r.heads.size(), T = model.config.block_size;
+    if (H == 0) throw Error("heads: this model has no attention heads (the bigram model reads a table)");
+    if (options.windows == 0) throw Error("--windows must be at least 1");
+    if (text.size() < T + 1) {
+        throw Error("heads: the text has " + std::to_string(text.size()) + " characters; it needs at least block_size + 1 = " +
+                    std::to_string(T + 1));
+    }
+    model.eval();
+    r.windows = std::min(options.windows, (text.size() - 1) / T);
+    r.block_size = T;
+    const std::vector<std::int64_t> ids =
+        tokenizer.encode(std::u32string_view(text).substr(0, r.windows * T + 1), "heads text");
+    const auto [x, y] = windows_of(ids, r.windows, T);
+
+    // attention and the base loss: one forward of every window
+    const std::vector<Tensor> weights = capture_attention(model, x, H);
+    r.base_loss = loss_with_gates(model, x, y, {});
+    for (std::size_t k = 0; k < H; ++k) {
+        std::vector<Array> per_window;
+        for (std::size_t w = 0; w < r.windows; ++w) per_window.push_back(window(weights[k], w));
+        r.attention.push_back(std::move(per_window));
+    }
+    score_attention(r, text);
+    ablate(r, model, x, y, options);
+    importance(r, model, x, y);
+    induction_test(r, model, tokenizer.vocab_size(), options.seed);
+    uniform_baseline(r, text);
+    similarity(r);
     return r;
 }
 
