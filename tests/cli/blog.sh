@@ -32,9 +32,11 @@ if grep -q "^training blog with the blog preset" "$T/stdout"; then pass; else fa
 for args in "--tokens 40" "--tokens 40 --greedy" "--tokens 40 --temperature 0.8 --top-k 5 --seed 3" "--tokens 40 --top-p 0.9 --seed 4"; do
   # shellcheck disable=SC2086
   "$XGRAD" sample --checkpoint "$T/blog.safetensors" $args >"$T/cached.txt" 2>&1
+  rc_cached=$?
   # shellcheck disable=SC2086
   "$XGRAD" sample --checkpoint "$T/blog.safetensors" $args --no-kv-cache >"$T/full.txt" 2>&1
-  if [ -s "$T/cached.txt" ] && cmp -s "$T/cached.txt" "$T/full.txt"; then pass
+  rc_full=$?
+  if [ "$rc_cached" -eq 0 ] && [ "$rc_full" -eq 0 ] && [ -s "$T/cached.txt" ] && cmp -s "$T/cached.txt" "$T/full.txt"; then pass
   else fail "blog: sample $args: the KV cache and the recompute differ"; fi
 done
 python3 - "$T" <<'PY'
@@ -64,4 +66,19 @@ ok "blog: gradcheck of the blog's GPT" "$XGRAD" gradcheck --op "GPT (the blog's"
 ok "blog: --resume" "$XGRAD" train --model blog "${small[@]}" --max-iters 40 --resume "$T/blog.safetensors"
 if grep -q "resuming $T/blog.safetensors at step 30" "$T/stdout" && grep -q "^trained 10 steps" "$T/stdout"; then pass
 else fail "blog: --resume: $(head -4 "$T/stdout")"; fi
+# a blog checkpoint that says it is the lecture's model: one line naming the first missing and unexpected key
+python3 - "$T" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+raw = open(f"{d}/blog.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"]["model"] = "gpt"
+js = json.dumps(h).encode()
+js += b" " * ((8 - (8 + len(js)) % 8) % 8)
+open(f"{d}/as_gpt.safetensors", "wb").write(struct.pack("<Q", len(js)) + js + raw[8 + n:])
+PY
+expect "blog: the blog's keys in a gpt checkpoint" \
+  "as_gpt.safetensors: its tensors are not a gpt model's \(metadata 'model' says gpt\): the first missing is 'token_embedding_table.weight', the first unexpected 'head.bias'" \
+  -- "$XGRAD" sample --checkpoint "$T/as_gpt.safetensors"
 finish "cli blog"

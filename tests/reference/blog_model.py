@@ -64,6 +64,22 @@ class BlogConfig:
 BLOG_CONFIG = BlogConfig(vocab_size=65, block_size=64, n_embd=64, n_head=4, n_layer=2, dropout=0.1)
 
 
+# Post 36's tokenizer: the vocabulary is the sorted set of the text's
+# characters; itos inverts stoi; encode and decode map through them.
+def make_tokenizer(text):
+    chars = sorted(list(set(text)))
+    stoi = {ch: i for i, ch in enumerate(chars)}  # text -> integers
+    itos = {i: ch for ch, i in stoi.items()}      # integers -> text
+
+    def encode(s):
+        return [stoi[c] for c in s]
+
+    def decode(l):
+        return ''.join([itos[i] for i in l])
+
+    return chars, encode, decode
+
+
 class Head(nn.Module):
     """ one head of self-attention, scaled by the input width C (post 38) """
 
