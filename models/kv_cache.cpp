@@ -305,21 +305,28 @@ Index generate_with_kv_cache(const GPTParts& model, Index idx, std::size_t max_n
     return idx;
 }
 
+namespace {
+
+// Both GPTs' generate(). The cache computes the model in eval mode; with
+// dropout on (model.train()), only the full forward draws the masks the
+// lecture's generate() would.
+Index generate_gpt(const LanguageModel& model, const GPTParts& parts, Index idx, std::size_t max_new_tokens,
+                   const SamplingOptions& options, Generator& gen) {
+    if (!options.kv_cache || dropout_active(parts)) {
+        return model.LanguageModel::generate(std::move(idx), max_new_tokens, options, gen);
+    }
+    return generate_with_kv_cache(parts, std::move(idx), max_new_tokens, options, gen);
+}
+
+}  // namespace
+
 Index GPTLanguageModel::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options,
                                  Generator& gen) const {
-    // The cache computes the model in eval mode; with dropout on (model.train()),
-    // only the full forward draws the masks the lecture's generate() would.
-    if (!options.kv_cache || dropout_active(GPTParts::of(*this))) {
-        return LanguageModel::generate(std::move(idx), max_new_tokens, options, gen);
-    }
-    return generate_with_kv_cache(GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
+    return generate_gpt(*this, GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
 }
 
 Index GPT::generate(Index idx, std::size_t max_new_tokens, const SamplingOptions& options, Generator& gen) const {
-    if (!options.kv_cache || dropout_active(GPTParts::of(*this))) {
-        return LanguageModel::generate(std::move(idx), max_new_tokens, options, gen);
-    }
-    return generate_with_kv_cache(GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
+    return generate_gpt(*this, GPTParts::of(*this), std::move(idx), max_new_tokens, options, gen);
 }
 
 }  // namespace xgrad

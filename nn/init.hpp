@@ -18,14 +18,6 @@
 
 namespace xgrad::nn {
 
-// Calls fn on m and every module below it, as PyTorch's module.apply(fn).
-template <class Fn>
-void apply(Module& m, Fn fn) {
-    // The walk hands out const modules; m, and so all below it, is not const.
-    Visitor visit([](const std::string&, const Tensor&, bool) {}, [&](const Module& child) { fn(const_cast<Module&>(child)); });
-    visit.walk(m);
-}
-
 inline void init_as_pytorch(Module& model, Generator& gen = default_generator()) {
     auto uniform = [&](Tensor& t, double bound) {
         std::uniform_real_distribution<double> u(-bound, bound);

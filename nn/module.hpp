@@ -114,12 +114,17 @@ inline NamedTensors Module::named_buffers() const {
     return out;
 }
 
+// Calls fn on m and every module below it, as PyTorch's module.apply(fn).
+template <class Fn>
+void apply(Module& m, Fn fn) {
+    // The walk hands out const modules; m, and so all below it, is not const,
+    // so changing them through the walk is allowed.
+    Visitor visit([](const std::string&, const Tensor&, bool) {}, [&](const Module& child) { fn(const_cast<Module&>(child)); });
+    visit.walk(m);
+}
+
 inline void Module::train(bool mode) {
-    // The walk hands out const modules; this one, and so all below it, is
-    // not const, so setting their flag through the walk is allowed.
-    Visitor visit([](const std::string&, const Tensor&, bool) {},
-                  [mode](const Module& m) { const_cast<Module&>(m).training = mode; });
-    visit.walk(*this);
+    apply(*this, [mode](Module& m) { m.training = mode; });
 }
 
 // Appends `inner`'s entries to `out` under "prefix." (PyTorch's nesting of keys).

@@ -53,30 +53,15 @@ double over_windows(const std::vector<Array>& windows, F score) {
     return n ? total / static_cast<double>(n) : std::nan("");
 }
 
-std::vector<Tensor> capture_attention(const LanguageModel& model, const Index& idx, std::size_t expected) {
-    NoGradGuard no_grad;
-    AttentionCapture capture;
-    model(idx);
-    if (capture.weights.size() != expected) {
-        throw Error("heads: the model ran " + std::to_string(capture.weights.size()) + " heads, expected " +
-                    std::to_string(expected));
-    }
-    return capture.weights;
-}
-
-// Mean cross-entropy of positions [from, to) of one sequence's logits (1, T, V).
+// The engine's cross_entropy over positions [from, to) of one sequence's logits (1, T, V).
 double loss_of_positions(const Array& logits, const Index& targets, std::size_t from, std::size_t to) {
-    const std::size_t V = logits.shape()[2];
-    double total = 0;
-    for (std::size_t t = from; t < to; ++t) {
-        const Scalar* row = logits.data() + t * V;
-        double m = -INFINITY;
-        for (std::size_t j = 0; j < V; ++j) m = std::max(m, double(row[j]));
-        double s = 0;
-        for (std::size_t j = 0; j < V; ++j) s += std::exp(double(row[j]) - m);
-        total += m + std::log(s) - double(row[targets(0, t)]);
-    }
-    return total / static_cast<double>(to - from);
+    const std::size_t V = logits.shape()[2], n = to - from;
+    Array rows = Array::from_shape({n, V});
+    std::copy_n(logits.data() + from * V, n * V, rows.data());
+    Index wanted = Index::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) wanted(i) = targets(0, from + i);
+    NoGradGuard no_grad;
+    return cross_entropy(Tensor(rows), wanted).item();
 }
 
 std::string role_of(const HeadScores& h, const HeadScores& uniform) {
@@ -91,6 +76,17 @@ std::string role_of(const HeadScores& h, const HeadScores& uniform) {
 }
 
 }  // namespace
+
+std::vector<Tensor> capture_attention(const LanguageModel& model, const Index& idx, std::size_t expected, Array* logits) {
+    NoGradGuard no_grad;
+    AttentionCapture capture;
+    const Tensor out = model(idx).logits;
+    if (capture.weights.size() != expected) {
+        throw Error("the model ran " + std::to_string(capture.weights.size()) + " heads, expected " + std::to_string(expected));
+    }
+    if (logits) *logits = out.data();
+    return capture.weights;
+}
 
 std::string role_rules() {
     return "roles, the first that holds: previous-token if previous_token >= 0.5; first-token if first_token >= 0.5; "
@@ -213,10 +209,9 @@ void induction_test(HeadsReport& r, const LanguageModel& model, std::size_t voca
     for (std::size_t t = 0; t < R; ++t) seq(0, t) = seq(0, t + R) = static_cast<std::int64_t>(rng.next() % vocab_size);
     for (std::size_t t = 0; t + 1 < 2 * R; ++t) next(0, t) = seq(0, t + 1);
     next(0, 2 * R - 1) = seq(0, 0);  // no target after the end; not scored
-    const std::vector<Tensor> weights = capture_attention(model, seq, H);
+    Array logits;  // (1, 2R, V): the same forward gives the weights and the logits
+    const std::vector<Tensor> weights = capture_attention(model, seq, H, &logits);
     for (std::size_t k = 0; k < H; ++k) r.heads[k].induction = induction(window(weights[k], 0), R);
-    NoGradGuard no_grad;
-    const Array logits = model(seq).logits.data();  // (1, 2R, V)
     // predicting tokens 1..R-1 (the first copy) and R+1..2R-1 (the repeat, which an induction head can copy)
     r.induction_loss_first = R > 1 ? loss_of_positions(logits, next, 0, R - 1) : std::nan("");
     r.induction_loss_second = R > 1 ? loss_of_positions(logits, next, R, 2 * R - 1) : std::nan("");

@@ -52,6 +52,12 @@ struct HeadsReport {
 // empty for a model without attention (the bigram).
 std::vector<HeadScores> list_heads(const LanguageModel& model);
 
+// Each head's attention weights (B, T, T) on idx (B, T), in the order the
+// heads run, from the model's own forward (AttentionCapture); an Error
+// unless there are `expected` of them. With `logits`, also the forward's logits.
+std::vector<Tensor> capture_attention(const LanguageModel& model, const Index& idx, std::size_t expected,
+                                      Array* logits = nullptr);
+
 // "1.2" -> (1, 2); names the heads that exist when it is not one of them.
 std::pair<std::size_t, std::size_t> parse_head(const std::string& text, const std::vector<HeadScores>& heads);
 

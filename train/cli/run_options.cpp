@@ -79,11 +79,11 @@ void refuse_changes_to_the_run(const TrainFlags& f, const TrainOptions& recorded
     }
 }
 
-// --init-from starts from the checkpoint's weights: its model and shape stay.
-void refuse_changes_to_the_weights(const TrainFlags& f, const TrainOptions& o) {
-    const auto [type, config] = checkpoint_model(f.values.init_from);
+// --init-from starts from the checkpoint's weights: its model and shape (as
+// start_of_run read them into `start`) stay.
+void refuse_changes_to_the_weights(const TrainFlags& f, const TrainOptions& start, const TrainOptions& o) {
     TrainOptions shape = o;
-    shape.model = type, shape.config = config, shape.config.dropout = o.config.dropout;  // dropout may change
+    shape.model = start.model, shape.config = start.config, shape.config.dropout = o.config.dropout;  // dropout may change
     const std::string differs = first_contradiction(shape, o);
     if (!differs.empty()) {
         throw Error(differs + " contradicts the weights of " + f.values.init_from +
@@ -95,10 +95,10 @@ void refuse_changes_to_the_weights(const TrainFlags& f, const TrainOptions& o) {
 
 TrainOptions run_options(TrainFlags f) {
     TrainOptions o = start_of_run(f);
-    const TrainOptions recorded = o;
+    const TrainOptions recorded = o;  // where the run started: --resume's record, --init-from's model, or the preset
     check_threads(f);
     apply_given(f, o);
-    if (f.has("--init-from")) refuse_changes_to_the_weights(f, o);
+    if (f.has("--init-from")) refuse_changes_to_the_weights(f, recorded, o);
     if (f.has("--resume")) refuse_changes_to_the_run(f, recorded, o);
     return o;
 }

@@ -67,6 +67,12 @@ TrainOptions recorded_run(const std::string& checkpoint) {
     return o;
 }
 
+namespace {
+std::string scale_name(AttentionScale s) {
+    return s == AttentionScale::head_size ? "head_size" : s == AttentionScale::n_embd ? "n_embd" : "(the model's own)";
+}
+}  // namespace
+
 std::string first_contradiction(const TrainOptions& a, const TrainOptions& b) {
     auto text = [](auto v) {
         std::ostringstream s;
@@ -81,7 +87,7 @@ std::string first_contradiction(const TrainOptions& a, const TrainOptions& b) {
         {"--seed", text(a.seed), text(b.seed)}, {"--block-size", text(a.config.block_size), text(b.config.block_size)},
         {"--n-embd", text(a.config.n_embd), text(b.config.n_embd)}, {"--n-head", text(a.config.n_head), text(b.config.n_head)},
         {"--n-layer", text(a.config.n_layer), text(b.config.n_layer)}, {"--dropout", text(a.config.dropout), text(b.config.dropout)},
-        {"--attention-scale", text(int(a.config.attention_scale)), text(int(b.config.attention_scale))}};
+        {"--attention-scale", scale_name(a.config.attention_scale), scale_name(b.config.attention_scale)}};
     for (const auto& [flag, recorded, given] : flags) {
         if (recorded != given) return std::string(flag) + " " + given + " (the run has " + recorded + ")";
     }

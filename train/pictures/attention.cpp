@@ -6,7 +6,6 @@
 
 #include "autograd/error.hpp"
 #include "models/gpt.hpp"
-#include "models/hooks.hpp"
 #include "train/analysis/heads.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/formats/safetensors.hpp"
@@ -62,24 +61,18 @@ std::string viridis(double t) {
 
 }  // namespace
 
-// Runs the model on the text with an AttentionCapture (models/hooks.hpp): the
+// Runs the model on the text with an AttentionCapture (models/hooks.hpp, through analysis::capture_attention): the
 // weights are those each Head's own forward computes, after its softmax (in
 // eval mode, so no dropout touches them).
 std::vector<HeadWeights> attention_weights(const LanguageModel& model, const std::vector<std::int64_t>& ids) {
-    NoGradGuard no_grad;
     const std::size_t T = ids.size();
     Index idx = Index::from_shape({1, T});
     std::copy(ids.begin(), ids.end(), idx.begin());
     const std::vector<analysis::HeadScores> heads = analysis::list_heads(model);
-    AttentionCapture capture;
-    model(idx);
-    if (capture.weights.size() != heads.size()) {
-        throw Error("attention: the model ran " + std::to_string(capture.weights.size()) + " heads, expected " +
-                    std::to_string(heads.size()));
-    }
+    const std::vector<Tensor> weights = analysis::capture_attention(model, idx, heads.size());
     std::vector<HeadWeights> out;
     for (std::size_t k = 0; k < heads.size(); ++k) {
-        Array w = capture.weights[k].data();  // (1,T,T)
+        Array w = weights[k].data();  // (1,T,T)
         w.reshape({T, T});
         out.push_back({heads[k].layer, heads[k].head, std::move(w)});
     }
