@@ -15,6 +15,7 @@
 #include "train/pictures/attention.hpp"
 #include "train/pictures/graph.hpp"
 #include "train/pictures/loss_plot.hpp"
+#include "train/serve/server.hpp"
 #include "tests/gradcheck_suite.hpp"
 
 #include <CLI/CLI.hpp>
@@ -181,6 +182,15 @@ void add_heads(CLI::App& app, int& exit_code) {
     cmd->callback([&exit_code] { exit_code = analysis::run_heads(c, std::cout); });
 }
 
+void add_serve(CLI::App& app, int& exit_code) {
+    CLI::App* cmd = app.add_subcommand("serve", "explore a checkpoint in the browser: attention, ablation, heads, sampling");
+    static serve::ServeOptions o;
+    cmd->add_option("--checkpoint", o.checkpoint, "a trained model")->required();
+    cmd->add_option("--host", o.host, "the address to listen on (default 127.0.0.1: this machine only)");
+    cmd->add_option("--port", o.port, "the port (default 8000; 0: a free one, printed)")->check(CLI::Range(0, 65535));
+    cmd->callback([&exit_code] { exit_code = serve::run_serve(o, std::cout); });
+}
+
 void add_corpus(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("corpus", "write the built-in toy corpus");
     static std::string out;
@@ -236,6 +246,7 @@ int main(int argc, char** argv) {
     add_gradcheck(app, exit_code);
     add_pictures(app);
     add_heads(app, exit_code);
+    add_serve(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

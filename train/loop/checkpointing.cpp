@@ -15,8 +15,6 @@
 
 namespace xgrad {
 
-namespace {
-
 std::string fnv1a64(const std::string& bytes) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
@@ -24,8 +22,6 @@ std::string fnv1a64(const std::string& bytes) {
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
     return hex;
 }
-
-}  // namespace
 
 std::string run_record(const TrainOptions& o, const std::string& corpus_bytes) {
     nlohmann::json j = {{"model", o.model}, {"preset", o.preset}, {"data", o.data}, {"data_fnv1a64", fnv1a64(corpus_bytes)},

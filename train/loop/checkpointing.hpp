@@ -33,6 +33,9 @@ Resumed load_or_resume(const TrainOptions& options);
 // preset, every hyperparameter, the config, the seed, the corpus's path and
 // a hash of its text (FNV-1a, 64 bits). As JSON, one key per flag.
 std::string run_record(const TrainOptions& options, const std::string& corpus_bytes);
+// The run record's hash of a corpus's text: FNV-1a, 64 bits, as 16 hex digits
+// (also how `xgrad serve` knows a corpus file is still the one trained on).
+std::string fnv1a64(const std::string& bytes);
 // The options recorded in CKPT's training state; an Error that says what is
 // missing (and offers --init-from) when there is no state beside CKPT.
 TrainOptions recorded_run(const std::string& checkpoint);
