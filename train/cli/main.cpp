@@ -150,7 +150,9 @@ void add_pictures(CLI::App& app) {
     att->add_option("--checkpoint", att_checkpoint, "a trained model")->required();
     att->add_option("--text", att_text, "the text to look at (at most block_size characters)");
     att->add_option("--out", att_out, "the HTML file to write")->required();
-    att->callback([] { attention_html(att_checkpoint, att_text, att_out); });
+    static std::string att_json;
+    att->add_option("--json", att_json, "also write the characters and every weight, unrounded, as JSON");
+    att->callback([] { attention_html(att_checkpoint, att_text, att_out, att_json); });
 
     CLI::App* plot = app.add_subcommand("plot", "an SVG of train and val loss against step");
     static std::vector<std::string> logs;

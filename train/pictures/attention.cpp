@@ -12,6 +12,8 @@
 #include "train/pictures/markup.hpp"
 #include "train/text/tokenizer.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -173,7 +175,27 @@ footer { margin-top: 2.5em; color: #888; font-size: 0.85em; }
 
 const char* attention_page_style() { return kPageStyle; }
 
-void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path) {
+namespace {
+
+// `--json`: the characters and every weight, unrounded, nested as the
+// explorer's POST /api/attention nests them: [layer][head][query][key].
+std::string weights_json(const std::vector<HeadWeights>& heads, const std::u32string& chars, bool cropped) {
+    nlohmann::json tokens = nlohmann::json::array(), attention = nlohmann::json::array();
+    for (const char32_t c : chars) tokens.push_back(encode_utf8(std::u32string(1, c)));
+    for (const HeadWeights& hw : heads) {
+        if (hw.head == 0) attention.push_back(nlohmann::json::array());
+        const std::size_t T = chars.size();
+        nlohmann::json rows = nlohmann::json::array();
+        for (std::size_t i = 0; i < T; ++i) rows.push_back(std::vector<Scalar>(&hw.wei(i, 0), &hw.wei(i, 0) + T));
+        attention.back().push_back(std::move(rows));
+    }
+    return nlohmann::json{{"tokens", tokens}, {"cropped", cropped}, {"attention", attention}}.dump() + "\n";
+}
+
+}  // namespace
+
+void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path,
+                    const std::string& json_out) {
     LoadedCheckpoint ck = load_checkpoint(checkpoint);
     if (analysis::list_heads(*ck.model).empty()) {
         throw Error(checkpoint + ": holds a '" + ck.model_type + "' model, which has no attention heads to draw");
@@ -239,6 +261,7 @@ void attention_html(const std::string& checkpoint, const std::string& text, cons
     page << "<footer>Written by <code>xgrad attention</code>. The weights are those each <code>Head</code> computes in "
             "its own forward, in eval mode (no dropout).</footer>\n</body>\n</html>\n";
     safetensors::write_file_atomic(out_path, page.str());
+    if (!json_out.empty()) safetensors::write_file_atomic(json_out, weights_json(heads, chars, cropped));
 }
 
 }  // namespace xgrad

@@ -28,7 +28,8 @@ std::string heatmap_svg(const HeadWeights& hw, const std::u32string& chars);
 const char* attention_page_style();
 
 // One <svg> heatmap per head per layer (n_layer x n_head), the text's
-// characters on both axes.
-void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path);
+// characters on both axes; with json_out, also the weights as JSON there.
+void attention_html(const std::string& checkpoint, const std::string& text, const std::string& out_path,
+                    const std::string& json_out = "");
 
 }  // namespace xgrad

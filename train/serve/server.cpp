@@ -225,6 +225,11 @@ int run_serve(const ServeOptions& o, std::ostream& out) {
     std::atomic<bool> stopping{false};
     server.set_payload_max_length(kMaxBody);
     server.set_keep_alive_timeout(1);  // idle connections do not hold up the stop
+    // httplib's default adds SO_REUSEPORT, which would let a second server share the port unnoticed
+    server.set_socket_options([](socket_t sock) {
+        const int yes = 1;
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     add_routes(server, explorer, stopping);
     add_error_bodies(server);
     const int port = bind(server, o);
