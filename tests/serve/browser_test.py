@@ -208,8 +208,8 @@ def main():
             print(f"skipped: {path} is not installed (Debian's chromium and chromium-driver)")
             return 77
     with temp_folder() as d:
-        ck = os.path.abspath(a.checkpoint) if a.checkpoint else train_small(os.path.abspath(a.xgrad), d)
-        with Server(os.path.abspath(a.xgrad), ck, cwd=d) as server:
+        ck = a.checkpoint or train_small(os.path.abspath(a.xgrad), d)
+        with Server(os.path.abspath(a.xgrad), ck, cwd=None if a.checkpoint else d) as server:
             model = server.get("/api/model")
             driver = browser()
             try:

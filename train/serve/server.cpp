@@ -204,7 +204,7 @@ sigset_t stop_signals() {
     return set;
 }
 
-int bind(httplib::Server& server, const ServeOptions& o) {
+int bind_port(httplib::Server& server, const ServeOptions& o) {
     const int port = o.port == 0 ? server.bind_to_any_port(o.host) : (server.bind_to_port(o.host, o.port) ? o.port : -1);
     if (port <= 0) {
         throw Error("serve: cannot listen on " + o.host + ":" + std::to_string(o.port) +
@@ -232,7 +232,7 @@ int run_serve(const ServeOptions& o, std::ostream& out) {
     });
     add_routes(server, explorer, stopping);
     add_error_bodies(server);
-    const int port = bind(server, o);
+    const int port = bind_port(server, o);
 
     std::promise<void> stopped;
     std::future<void> listen_done = stopped.get_future();
