@@ -111,6 +111,8 @@ def cli_sample(ck, prompt, tokens, temperature, top_k, seed):
 
 
 def test_sample(s, ck):
+    default = subprocess.run([XGRAD, "sample", "--checkpoint", ck], check=True, capture_output=True, text=True).stdout
+    check("sample: {} = xgrad sample's defaults", s.post("/api/sample", {})["text"] == default.rsplit("\nvalid sentences:", 1)[0])
     for prompt, tokens, temperature, top_k, seed in [("The cat", 120, 1.0, 0, 7), ("", 60, 0.7, 5, 1337)]:
         body = {"prompt": prompt, "tokens": tokens, "temperature": temperature, "top_k": top_k, "seed": seed}
         text = s.post("/api/sample", body)["text"]
@@ -202,6 +204,11 @@ def test_stop(ck, d):
                                timeout=30)
         check("a taken port: one line, exit 1", taken.returncode == 1 and taken.stderr.count("\n") == 1 and
               "cannot listen on 127.0.0.1:" in taken.stderr, taken.stderr)
+    for what, args, words in [("a missing checkpoint", ["--checkpoint", os.path.join(d, "none.safetensors")], "none.safetensors"),
+                              ("a port out of range", ["--checkpoint", ck, "--port", "70000"], "--port")]:
+        r = subprocess.run([XGRAD, "serve", *args], capture_output=True, text=True, timeout=30)
+        check(f"{what}: one line, an exit code from 1 to 127", 1 <= r.returncode <= 127 and r.stderr.count("\n") == 1 and
+              words in r.stderr and r.stdout == "", (r.returncode, r.stderr))
 
 
 def main():

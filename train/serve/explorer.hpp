@@ -38,7 +38,7 @@ struct AttentionRequest {
 
 struct SampleRequest {
     std::string prompt;  // empty: start from token 0, as `xgrad sample`
-    std::size_t tokens = 200;
+    std::size_t tokens = 500;  // the defaults are `xgrad sample`'s
     SamplingOptions sampling;
     std::uint64_t seed = 1337;
 };
