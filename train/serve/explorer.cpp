@@ -50,10 +50,23 @@ double text_loss(const Array& logits, const std::vector<std::int64_t>& ids) {
     return cross_entropy(Tensor(rows), targets).item();
 }
 
+// A second model with the same weights and buffers (the same type and config list them in the same order).
+std::unique_ptr<LanguageModel> copy_of(const LanguageModel& model, const std::string& type) {
+    std::unique_ptr<LanguageModel> copy = make_model(type, model.config);
+    const nn::NamedTensors from = model.state_dict(), to = copy->state_dict();
+    for (std::size_t i = 0; i < from.size(); ++i) {
+        Tensor target = to[i].second;  // a handle: writes into the copy
+        target.data() = from[i].second.data();
+    }
+    copy->eval();
+    return copy;
+}
+
 }  // namespace
 
 Explorer::Explorer(const std::string& checkpoint) : checkpoint_(checkpoint), ck_(load_checkpoint(checkpoint)) {
     ck_.model->eval();  // once, before any request: the model is not changed again while serving
+    analysis_model_ = copy_of(*ck_.model, ck_.model_type);
     for (const analysis::HeadScores& h : analysis::list_heads(*ck_.model)) heads_.emplace_back(h.layer, h.head);
 }
 
@@ -144,9 +157,10 @@ json Explorer::heads_of(const std::u32string& text) const {
     // as `xgrad heads` (train/analysis/heads_command.cpp): its first windows * T + 1 characters, default options
     const analysis::HeadsOptions options;
     const std::size_t used = std::min(text.size(), options.windows * ck_.model->config.block_size + 1);
-    std::lock_guard<std::mutex> lock(model_mutex_);  // analyse_heads fills and clears the parameters' gradients
+    // on the analysis copy (explorer.hpp): analyse_heads fills and clears its parameters' gradients
+    std::lock_guard<std::mutex> lock(heads_mutex_);
     const analysis::HeadsReport report =
-        analysis::analyse_heads(*ck_.model, ck_.tokenizer, text.substr(0, used), options);
+        analysis::analyse_heads(*analysis_model_, ck_.tokenizer, text.substr(0, used), options);
     return analysis::report_json(report, checkpoint_);
 }
 
@@ -194,7 +208,7 @@ std::optional<std::u32string> Explorer::own_corpus(std::string& why) const {
 
 json Explorer::corpus_heads_json() const {
     if (heads_.empty()) throw BadRequest(404, "this '" + ck_.model_type + "' model has no attention heads to analyse");
-    std::lock_guard<std::mutex> lock(heads_mutex_);  // the first request makes the report; the others wait for it
+    std::lock_guard<std::mutex> lock(corpus_mutex_);  // the first request makes the report; the others wait for it
     if (!corpus_heads_ && !corpus_missing_) {
         std::string why;
         if (const std::optional<std::u32string> text = own_corpus(why)) {

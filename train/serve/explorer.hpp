@@ -5,11 +5,14 @@
 // HeadGates (as `xgrad heads`), the heads report through analyse_heads and
 // report_json, sampling through the model's generate() (as `xgrad sample`).
 //
-// Threads: the server calls these from several threads at once. The model is
-// read-only while serving (eval mode is set once, at load), and every call
-// into it holds model_mutex_, so one request's hooks (HeadGates,
-// AttentionCapture: per thread anyway) and the gradients analyse_heads fills
-// and clears never meet another request's forward.
+// Threads: the server calls these from several threads at once. The model
+// that answers requests is read-only while serving (eval mode is set once, at
+// load), and every call into it holds model_mutex_, so one request's hooks
+// (HeadGates, AttentionCapture: per thread anyway) never meet another
+// request's forward. The heads report runs on a copy of the model of its own
+// (analysis_model_, under heads_mutex_): analyse_heads fills and clears its
+// gradients, and a report of several seconds at the lecture size does not
+// hold up the attention requests.
 #pragma once
 
 #include "train/formats/checkpoint.hpp"
@@ -17,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -78,8 +82,10 @@ private:
     std::string checkpoint_;
     LoadedCheckpoint ck_;
     std::vector<std::pair<std::size_t, std::size_t>> heads_;  // (layer, head) in the order they run
-    mutable std::mutex model_mutex_;                          // held around every call into the model
-    mutable std::mutex heads_mutex_;                          // held while the corpus report is made
+    mutable std::mutex model_mutex_;                          // held around every call into ck_.model
+    std::unique_ptr<LanguageModel> analysis_model_;           // the same weights, for the heads reports
+    mutable std::mutex heads_mutex_;                          // held around every call into analysis_model_
+    mutable std::mutex corpus_mutex_;                         // held while the corpus report is made and cached
     mutable std::optional<nlohmann::json> corpus_heads_;      // the cached corpus report
     mutable std::optional<std::string> corpus_missing_;       // or why there is none
 };
