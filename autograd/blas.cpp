@@ -91,10 +91,15 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
     }
 
     // Inside a parallel loop (one attention product per thread) or for a
-    // small product: one thread, one tile.
+    // small product: one thread, the tiles in turn.
     const bool parallel = !omp_in_parallel() && M * N * K >= kParallelWork && omp_get_max_threads() > 1;
     const std::size_t threads = parallel ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
-    std::size_t tile_rows = parallel ? kTileRows : M, tile_cols = parallel ? kTileCols : N;
+    // On one thread, C is cut into bands of kTileCols columns: one kernel over
+    // a wide C is slow (measured, one thread: (256 x 384) @ (384 x 1536) at
+    // 81 GFLOP/s whole, 133-149 in bands). Its rows stay whole: cutting them
+    // changes the last bits of some products (lm_head's 65 columns at tiny,
+    // checked), and with them the tiny preset's loss on one thread.
+    std::size_t tile_rows = parallel ? kTileRows : M, tile_cols = kTileCols;
     // Few rows (a weight's gradient): narrower tiles, so every thread has some.
     while (parallel && ceil_div(M, tile_rows) * ceil_div(N, tile_cols) < 2 * threads && tile_cols > 64) tile_cols /= 2;
     tile_rows = std::min(tile_rows, M);
@@ -136,8 +141,8 @@ bool xsmm_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
         }
     };
     const std::size_t tiles = tiles_down * tiles_across;
-    if (tiles == 1) {
-        run_tile(0);
+    if (!parallel || tiles == 1) {
+        for (std::size_t t = 0; t < tiles; ++t) run_tile(t);
     } else {
 #pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
         for (std::size_t t = 0; t < tiles; ++t) run_tile(t);

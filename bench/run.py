@@ -248,6 +248,44 @@ print(lib.openblas_get_corename().decode()); print(lib.openblas_get_config().dec
 """
 
 
+# The machine's measured fp32 peak: OpenBLAS's sgemm on 2048 x 2048 matrices (its own kernel for this CPU,
+# OPENBLAS_CORETYPE unset), the best of 5 calls, on one thread and on every core. Prints GFLOP/s and the kernel.
+PEAK_PROBE = """
+import ctypes, sys, time
+lib = ctypes.CDLL(sys.argv[1])
+lib.openblas_get_corename.restype = ctypes.c_char_p
+n = 2048
+bufs = [(ctypes.c_float * (n * n))() for _ in range(3)]
+for b in bufs[:2]:
+    ctypes.memset(b, 0x3c, n * n * 4)  # every float about 0.0118: no denormals
+f = ctypes.c_float
+lib.cblas_sgemm.argtypes = [ctypes.c_int] * 6 + [f, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, f,
+                                                 ctypes.c_void_p, ctypes.c_int]
+best = float("inf")
+for _ in range(6):  # the first call warms up
+    t = time.perf_counter()
+    lib.cblas_sgemm(101, 111, 111, n, n, n, 1.0, bufs[0], n, bufs[1], n, 0.0, bufs[2], n)
+    best = min(best, time.perf_counter() - t)
+print(2 * n ** 3 / best / 1e9, lib.openblas_get_corename().decode())
+"""
+
+
+def measure_peak(a, xblas):
+    """(GFLOP/s on one thread, on every core, OpenBLAS kernel) of PEAK_PROBE, or None without OpenBLAS."""
+    path = xblas.get("openblas_path")
+    if not path:
+        return None
+    env = {k: v for k, v in a.env.items() if k not in THREAD_VARS + ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    got = []
+    for threads in (1, len(os.sched_getaffinity(0))):
+        r = subprocess.run([sys.executable, "-c", PEAK_PROBE, path], env=dict(env, OMP_NUM_THREADS=str(threads)),
+                           capture_output=True, text=True)
+        if r.returncode != 0 or not r.stdout.split():
+            return None
+        got.append(r.stdout.split())
+    return float(got[0][0]), float(got[1][0]), got[0][1]
+
+
 def xgrad_openblas(a):
     """The libopenblas xgrad loads (ldd) and the kernel it picks in xgrad's environment (openblas_get_corename)."""
     r = subprocess.run(["ldd", a.xgrad], capture_output=True, text=True)
@@ -277,11 +315,22 @@ def checkpoint_config(path):
 
 
 def cpu_name():
+    """The CPU's model name, family and model, and its widest vector instructions (from /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
+            fields = {}
+            for l in f:
+                if not l.strip():
+                    break  # the first processor is enough
+                key, _, value = l.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
         return "?"
+    flags = fields.get("flags", "").split()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    simd += "+AMX" if "amx_tile" in flags else ""
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            f"{simd})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,8 +473,8 @@ def parse_args():
     p.add_argument("--no-torch", action="store_true", help="xgrad only")
     p.add_argument("--native-kernel", action="store_true",
                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both sides (OpenBLAS picks from the CPU)")
-    p.add_argument("--peak-gflops", type=float, default=520.0, help="the machine's fp32 peak (default 520: "
-                                                                      "2 cores, AVX-512 FMA)")
+    p.add_argument("--peak-gflops", type=float, help="the machine's fp32 peak for %% peak (default: measured, "
+                                                       "one core's OpenBLAS sgemm rate times the cores)")
     p.add_argument("--timeout", type=float, default=0, help="kill any one process after this many seconds (0: never)")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (checkpoints, logs)")
@@ -531,6 +580,9 @@ def info_lines(a, results, torch_rows, torch_note, xblas, loads):
         "",
         f"machine: {cpu_name()}, {os.cpu_count()} cores; load average {loads[0]:.2f} before, {loads[1]:.2f} after "
         f"(above ~0.5 another program was running: noisy numbers)",
+        (f"measured fp32 peak: {a.peak[0]:.0f} GFLOP/s on one core, {a.peak[1]:.0f} on all {len(os.sched_getaffinity(0))} "
+         f"together (OpenBLAS sgemm 2048^3, kernel {a.peak[2]}, best of 5); % peak is of {a.peak_gflops:.0f}"
+         if a.peak else f"peak: not measured (no OpenBLAS found); % peak is of {a.peak_gflops:.0f} GFLOP/s"),
         f"data: {a.data}; xgrad: {a.xgrad}",
         f"OpenBLAS environment (both sides): {env_note}" + (" (--native-kernel)" if a.native_kernel else ""),
         f"  xgrad:   {xblas.get('openblas_path')}, kernel {xblas.get('openblas_corename', '?')} "
@@ -579,6 +631,9 @@ def main():
         if load_before > 0.5:
             log(f"note: load average {load_before:.2f} before starting: other work is running, numbers will be noisy")
         xblas = xgrad_openblas(a)
+        a.peak = measure_peak(a, xblas)
+        if a.peak_gflops is None:
+            a.peak_gflops = a.peak[0] * len(os.sched_getaffinity(0)) if a.peak else 520.0
 
         results, stopped = {}, False
         try:

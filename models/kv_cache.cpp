@@ -37,15 +37,23 @@ Scalar dot(const Scalar* a, const Scalar* b, std::size_t n) {
     return s;
 }
 
-// Y (M,N) = X (M,K) @ Wᵀ, with W stored (N,K) as a Linear's weight.
-// A decode step has a few rows (M = B): then one dot product per output, each
-// row of W read once for all M rows. A product call goes over all of W first
-// even for one row (blas::gemm copies Wᵀ for libxsmm; OpenBLAS's sgemm packed
-// it: 3.0 ms per token at the lecture config against 1.2 ms for the dot
-// products, one thread, this machine). A prefill has many rows: blas::gemm.
-void matmul_wt(std::size_t M, std::size_t N, std::size_t K, const Scalar* X, const Scalar* W, Scalar* Y) {
+// Y (M,N) = X (M,K) @ Wᵀ, with W stored (N,K) as a Linear's weight, and Wt
+// the same weight stored transposed, (K,N), with rows ld_wt apart (nullptr:
+// none). A decode step has a few rows (M = B): then one dot product per
+// output, each row of W read once for all M rows. A product call goes over
+// all of W first even for one row (blas::gemm copies Wᵀ for libxsmm;
+// OpenBLAS's sgemm packed it: 3.0 ms per token at the lecture config against
+// 1.2 ms for the dot products, one thread, this machine). A prefill has many
+// rows: blas::gemm, on the transposed copy when there is one (the same
+// kernel on the same numbers as the copy gemm makes, so the same bits).
+void matmul_wt(std::size_t M, std::size_t N, std::size_t K, const Scalar* X, const Scalar* W, Scalar* Y,
+               const Scalar* Wt = nullptr) {
     if (M > 4) {
-        blas::gemm(false, true, M, N, K, Scalar(1), X, W, Scalar(0), Y);
+        if (Wt != nullptr) {
+            blas::gemm(false, false, M, N, K, Scalar(1), X, Wt, Scalar(0), Y);
+        } else {
+            blas::gemm(false, true, M, N, K, Scalar(1), X, W, Scalar(0), Y);
+        }
         return;
     }
 #pragma omp parallel for schedule(static) if (M * N * K > kParallelWork)
@@ -54,14 +62,62 @@ void matmul_wt(std::size_t M, std::size_t N, std::size_t K, const Scalar* X, con
     }
 }
 
+// The weights ws (each (n_i, K), row-major) side by side and transposed:
+// (K, sum n_i), column block i holding ws[i]ᵀ.
+Array transposed_side_by_side(const std::vector<const Array*>& ws) {
+    const std::size_t K = ws.at(0)->shape()[1];
+    std::size_t N = 0;
+    for (const Array* w : ws) N += w->shape()[0];
+    Array t = Array::from_shape({K, N});
+    std::size_t col = 0;
+    for (const Array* w : ws) {
+        const std::size_t n = w->shape()[0];
+        for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t k = 0; k < K; ++k) t(k, col + i) = (*w)(i, k);
+        }
+        col += n;
+    }
+    return t;
+}
+
+// y = x @ Wᵀ for the weight W whose rows are w_rows (its rows of C) and whose
+// transpose is wt, (C, N), over `rows` rows of x: as matmul_wt, with the
+// weight's rows gathered from several Linears (the heads' keys, values,
+// queries). The same dot products or the same kernel as each head's own.
+Array project(const Array& x, std::size_t rows, const std::vector<const Scalar*>& w_rows, const Array& wt) {
+    const std::size_t K = wt.shape()[0], N = wt.shape()[1];
+    Array y = Array::from_shape({rows, N});
+    const Scalar* px = x.data();
+    Scalar* py = y.data();
+    if (rows > 4) {
+        blas::gemm(false, false, rows, N, K, Scalar(1), px, wt.data(), Scalar(0), py);
+        return y;
+    }
+#pragma omp parallel for schedule(static) if (rows * N * K > kParallelWork)
+    for (std::size_t o = 0; o < N; ++o) {
+        for (std::size_t r = 0; r < rows; ++r) py[r * N + o] = dot(px + r * K, w_rows[o], K);
+    }
+    return y;
+}
+
+// The rows of the weights ws, one after another: row pointers.
+std::vector<const Scalar*> rows_of(const std::vector<const Array*>& ws) {
+    std::vector<const Scalar*> rows;
+    for (const Array* w : ws) {
+        const std::size_t n = w->shape()[0], K = w->shape()[1];
+        for (std::size_t i = 0; i < n; ++i) rows.push_back(w->data() + i * K);
+    }
+    return rows;
+}
+
 // y = x @ weight.T + bias over `rows` rows of plain arrays, as the linear
 // op computes it: the product, then the bias added. (No graph: the ops'
-// linear and layer_norm take Tensors.)
-Array linear_rows(const Array& x, std::size_t rows, const nn::Linear& layer) {
+// linear and layer_norm take Tensors.) `wt` is the weight transposed.
+Array linear_rows(const Array& x, std::size_t rows, const nn::Linear& layer, const Array& wt) {
     const Array& w = layer.weight.data();
     const std::size_t out = w.shape()[0], in = w.shape()[1];
     Array y = Array::from_shape({rows, out});
-    matmul_wt(rows, out, in, x.data(), w.data(), y.data());
+    matmul_wt(rows, out, in, x.data(), w.data(), y.data(), wt.data());
     if (layer.bias.defined()) {
         const Scalar* b = layer.bias.data().data();
         for (std::size_t r = 0; r < rows; ++r) {
@@ -141,7 +197,17 @@ KVCachedGPT::KVCachedGPT(const GPTParts& model, std::size_t B) : model_(model), 
     for (std::size_t l = 0; l < model.blocks.size(); ++l) {
         key_.push_back(Array::from_shape({B, c.n_head, c.block_size, hs}));
         value_.push_back(Array::from_shape({B, c.n_head, c.block_size, hs}));
+        const Block& blk = model.blocks[l];
+        std::vector<const Array*> kv, q;
+        for (const Head& h : blk.sa.heads) kv.push_back(&h.key.weight.data());
+        for (const Head& h : blk.sa.heads) kv.push_back(&h.value.weight.data());
+        for (const Head& h : blk.sa.heads) q.push_back(&h.query.weight.data());
+        auto t = [](const nn::AnyLayer& layer) { return transposed_side_by_side({&std::get<nn::Linear>(layer).weight.data()}); };
+        transposed_.push_back({transposed_side_by_side(kv), transposed_side_by_side(q), rows_of(kv), rows_of(q),
+                               transposed_side_by_side({&blk.sa.proj.weight.data()}), t(blk.ffwd.net.layers[0]),
+                               t(blk.ffwd.net.layers[2])});
     }
+    head_transposed_ = transposed_side_by_side({&model.head.weight.data()});
 }
 
 Array KVCachedGPT::forward(const Index& idx) {
@@ -183,7 +249,7 @@ Array KVCachedGPT::forward(const Index& idx) {
     }
     x = last_rows(x, B_, rows, 1);                  // (B, C)
     x = layer_norm_of_rows(x, B_, model_.ln_f);             // x = ln_f(x)
-    Array logits = linear_rows(x, B_, model_.head);  // logits = lm_head(x): (B, vocab_size)
+    Array logits = linear_rows(x, B_, model_.head, head_transposed_);  // logits = lm_head(x): (B, vocab_size)
     T_ += n;
     return logits;
 }
@@ -195,21 +261,29 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     const Head& first = blk.sa.heads.at(0);  // every head of a block is built alike
     const Scalar scale = std::pow(Scalar(first.scale == AttentionScale::head_size ? hs : C), Scalar(-0.5));  // as Head
 
+    const Transposed& wt = transposed_[layer];
+
     // x = x + sa(ln1(x)), for the last m rows
     const Array h = layer_norm_of_rows(x, B * n, blk.ln1);  // (B*n, C)
+    // k = key(x), v = value(x) of the new rows for every head, one product:
+    // (B*n, C) @ (C, 2C), head hd's key in columns hd*hs.., its value in C + hd*hs..
+    const Array kv = project(h, B * n, wt.key_value_rows, wt.key_value);
+    // q = query(x) of the last m rows of each sequence, every head: (B*m, C)
+    const Array q_all = project(last_rows(h, B, n, m), B * m, wt.query_rows, wt.query);
     Array att = Array::from_shape({B * m, C});      // cat([h(x) for h in heads], -1)
     auto one_head = [&](std::size_t hd) {
-        const Head& head = blk.sa.heads[hd];
         std::vector<Scalar> q(m * hs), wei(m * Tn), out(m * hs);
         for (std::size_t b = 0; b < B; ++b) {
-            const Scalar* hb = h.data() + b * n * C;  // this sequence's n new rows
-            // k = key(x), v = value(x) of the new rows, straight into the cache
+            // this head's keys and values of the new rows, into the cache
             Scalar* K = key_[layer].data() + (b * H + hd) * block_size * hs;  // cached keys (block_size, hs)
             Scalar* V = value_[layer].data() + (b * H + hd) * block_size * hs;  // cached values (block_size, hs)
-            matmul_wt(n, hs, C, hb, head.key.weight.data().data(), K + t0 * hs);
-            matmul_wt(n, hs, C, hb, head.value.weight.data().data(), V + t0 * hs);
+            for (std::size_t i = 0; i < n; ++i) {
+                const Scalar* row = kv.data() + (b * n + i) * 2 * C;
+                std::copy_n(row + hd * hs, hs, K + (t0 + i) * hs);
+                std::copy_n(row + C + hd * hs, hs, V + (t0 + i) * hs);
+            }
             // q = query(x) of the last m rows: (m, hs)
-            matmul_wt(m, hs, C, hb + (n - m) * C, head.query.weight.data().data(), q.data());
+            for (std::size_t r = 0; r < m; ++r) std::copy_n(q_all.data() + (b * m + r) * C + hd * hs, hs, q.data() + r * hs);
             // wei = q @ k.transpose(-2, -1) * hs**-0.5 over every cached key: (m, Tn)
             matmul_wt(m, Tn, hs, q.data(), K, wei.data());
             for (std::size_t r = 0; r < m; ++r) {
@@ -240,21 +314,21 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     // enough work. (Not `omp parallel for if (...)`: a gemm inside a region
     // that runs on one thread does not see it and splits itself again, see
     // for_each_product in autograd/blas.cpp.)
-    if (H > 1 && B * C * (3 * n * C + 2 * m * Tn) > kParallelWork) {
+    if (H > 1 && B * C * 2 * m * Tn > kParallelWork) {
 #pragma omp parallel for schedule(static)
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
     } else {
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
     }
     Array y = last_rows(x, B, n, m);                 // (B*m, C): the rows whose output is wanted
-    const Array proj = linear_rows(att, B * m, blk.sa.proj);  // out = proj(out)
+    const Array proj = linear_rows(att, B * m, blk.sa.proj, wt.proj);  // out = proj(out)
     y += proj;
     // x = x + ffwd(ln2(x)): Linear, ReLU, Linear
     const nn::Linear& fc1 = std::get<nn::Linear>(blk.ffwd.net.layers[0]);
     const nn::Linear& fc2 = std::get<nn::Linear>(blk.ffwd.net.layers[2]);
-    Array f = linear_rows(layer_norm_of_rows(y, B * m, blk.ln2), B * m, fc1);  // (B*m, 4C)
+    Array f = linear_rows(layer_norm_of_rows(y, B * m, blk.ln2), B * m, fc1, wt.fc1);  // (B*m, 4C)
     for (Scalar& v : f) v = std::max(v, Scalar(0));                // relu
-    y += linear_rows(f, B * m, fc2);
+    y += linear_rows(f, B * m, fc2, wt.fc2);
     return y;
 }
 

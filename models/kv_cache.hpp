@@ -71,7 +71,20 @@ private:
     // m rows of each sequence, (B*m, C).
     Array block(std::size_t layer, const Array& x, std::size_t n, std::size_t m);
 
+    // Each block's weights as its products read them, transposed once when
+    // the cache is built (the weights do not change while it is used): the
+    // keys and values of every head side by side, (C, 2C), and the queries,
+    // (C, C), so that one product computes them for all heads; proj, the
+    // feed-forward's two Linears and lm_head as (in, out). A product of many
+    // rows (a prefill) then reads them without copying a weight per call.
+    struct Transposed {
+        Array key_value, query;
+        std::vector<const Scalar*> key_value_rows, query_rows;  // the same weights' rows, where they are
+        Array proj, fc1, fc2;
+    };
     GPTParts model_;
+    std::vector<Transposed> transposed_;
+    Array head_transposed_;
     std::size_t B_, T_ = 0;
     // per block: key[l] and value[l] are (B, n_head, block_size, head_size);
     // the first T_ positions are filled
