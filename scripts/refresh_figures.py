@@ -214,6 +214,39 @@ def run_all(cmds, args):
     return outputs, failed
 
 
+def self_test():
+    """The markers on a made-up page: parsing, rendering, the tolerance, rewriting."""
+    global ROOT
+    saved = ROOT
+    with tempfile.TemporaryDirectory() as tmp:
+        ROOT = Path(tmp)
+        (ROOT / "docs").mkdir()
+        (ROOT / "README.md").write_text(
+            "<!-- figure-run r cmd='echo loss 2.40757 tokens 112585.4' -->\n"
+            "| a | <!-- figure run=r match='loss ([0-9.]+)' tol=0.03 -->**2.4095**<!-- /figure --> |\n"
+            "speed <!-- figure run=r match='tokens ([0-9.]+)' slow -->109,881<!-- /figure --> tokens/s, "
+            "<!-- figure run=r match='tokens ([0-9.]+)' calc='5000*512/g1' slow -->24<!-- /figure --> s\n"
+            "<!-- figure cmd='printf \"a\\nb\\n\"' -->\nold table\n<!-- /figure -->\n")
+        loss, speed, secs, table = collect(None)
+        assert (loss.cmd, loss.slow, speed.slow, table.block) == ("echo loss 2.40757 tokens 112585.4", False, True, True)
+        out = "loss 2.40757 tokens 112585.4"
+        assert loss.render(loss.value(out)) == "**2.4076**"  # the page's 4 decimals and bold
+        assert speed.render(speed.value(out)) == "112,585"  # its thousands commas
+        assert secs.render(secs.value(out)) == "23"
+        assert not loss.agrees(2.40757, same_cpu=True)  # 2.4095 on the CPU it was measured on: a change
+        assert loss.agrees(2.40757, same_cpu=False) and not loss.agrees(2.45, same_cpu=False)  # within 0.03, not 0.04
+        assert table.render(table.value("a\nb\n")) == "\na\nb\n"
+        # prose edited while the commands ran survives the rewrite
+        page = ROOT / "README.md"
+        page.write_text(page.read_text().replace("speed", "Speed now"))
+        write_figures(page, [(loss.key, "**2.4076**"), (table.key, "\na\nb\n")])
+        text = page.read_text()
+        assert "-->**2.4076**<!--" in text and "Speed now" in text and "\na\nb\n<!-- /figure -->" in text, text
+        assert "-->109,881<!--" in text  # not measured this time: left alone
+    ROOT = saved
+    print("refresh_figures: self-test passed")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="only the figures not marked slow")
@@ -222,7 +255,11 @@ def main():
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the tiny Shakespeare file, as input.txt")
     parser.add_argument("--jobs", type=int, default=1, help="commands run at once (each --threads 1 run uses one core)")
     parser.add_argument("--only", help="only the pages whose path contains this")
+    parser.add_argument("--self-test", action="store_true", help="check the markers' handling on a made-up page")
     args = parser.parse_args()
+    if args.self_test:
+        self_test()
+        return 0
     started = time.monotonic()
 
     if not Path(args.data).is_file():

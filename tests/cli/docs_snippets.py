@@ -407,7 +407,8 @@ def run_pages(root, build_dir, data, jobs, only=None):
     iters = int(os.environ.get("XGRAD_DOCS_MAX_ITERS", "4"))
     ran, skipped, failures = 0, 0, []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for r, s, f, notes in pool.map(lambda pages: run_lane(root, pages, build_dir, data, iters), [l for l in lanes(root) if not only or only in str(l[0].relative_to(root))]):
+        chosen = [lane for lane in lanes(root) if not only or only in str(lane[0].relative_to(root))]
+        for r, s, f, notes in pool.map(lambda pages: run_lane(root, pages, build_dir, data, iters), chosen):
             ran, skipped, failures = ran + r, skipped + s, failures + f
             for n in notes:
                 print(f"docs pages: {n}")
@@ -440,6 +441,24 @@ def self_test():
             "[bad](nothere.md) [bad](good.md#no-such-heading)\n```sh\n[not a link](nowhere)\n```\n")
         passed, failures = check_links(root)
         assert passed == 3 and len(failures) == 2, (passed, failures)
+        # a page's blocks run in order in a copy (a file the first writes, the second reads);
+        # a failing one is reported, a skipped one is not run
+        (root / "README.md").write_text(
+            "```sh\necho hi > made.txt\n```\n```sh\ngrep -q hi made.txt\n```\n"
+            "<!-- docs-test: skip (made up) -->\n```sh\nfalse\n```\n```sh\nls nothere\n```\n")
+        ran, skipped, failures, _ = run_lane(root, [root / "README.md"], root, Path("/nonexistent"), 4)
+        assert (ran, skipped, len(failures)) == (3, 1, 1) and "README.md:11" in failures[0], (ran, skipped, failures)
+    # the learner's lines as --run-pages runs them
+    data = Path("/d/tiny.txt")
+    assert rewrite_line("scripts/bootstrap.sh   # builds", data, 4) == ""
+    assert rewrite_line("wget https://x.org/a/input.txt", data, 4) == "cp /d/tiny.txt input.txt"
+    assert rewrite_line("cmake --build build --target t && build/t", data, 4) == "build/t"
+    assert rewrite_line("build/xgrad train --model gpt --max-iters 60 --threads 2 --out g.st", data, 4) == (
+        "build/xgrad train --max-iters 4 --eval-interval 4 --eval-iters 2 --batch-size 4 --threads 1 "
+        "--sample-tokens 20 --model gpt --out g.st"), rewrite_line("build/xgrad train --model gpt --max-iters 60", data, 4)
+    assert rewrite_line("build/xgrad train --resume g.st", data, 4) == (
+        "build/xgrad train --max-iters 8 --threads 1 --sample-tokens 20 --resume g.st")
+    assert rewrite_line("build/xgrad sample --checkpoint g.st", data, 4) == "build/xgrad sample --checkpoint g.st"
     print("docs snippets: self-test passed")
 
 
