@@ -37,7 +37,7 @@ the same run. A figure's page holds the command the reader would type, so
 the pages' commands are the ones measured.
 
     usage: scripts/refresh_figures.py [--fast] [--check] [--build-dir build]
-                                      [--data PATH] [--jobs N] [--only TEXT]
+                                      [--data PATH] [--jobs N] [--only PAGE] [--cmd TEXT]
 
 Prints each command's time and at the end the whole runtime. Exits 1 when a
 command fails or its output has no match, and with --check when a page differs.
@@ -255,6 +255,7 @@ def main():
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the tiny Shakespeare file, as input.txt")
     parser.add_argument("--jobs", type=int, default=1, help="commands run at once (each --threads 1 run uses one core)")
     parser.add_argument("--only", help="only the pages whose path contains this")
+    parser.add_argument("--cmd", help="only the figures whose command contains this")
     parser.add_argument("--self-test", action="store_true", help="check the markers' handling on a made-up page")
     args = parser.parse_args()
     if args.self_test:
@@ -265,7 +266,8 @@ def main():
     if not Path(args.data).is_file():
         print(f"refresh_figures: {args.data} not found (the figures are measured on tiny Shakespeare); skipped")
         return 0
-    figures = [f for f in collect(args.only) if not (args.fast and f.slow)]
+    figures = [f for f in collect(args.only) if not (args.fast and f.slow)
+               and (not args.cmd or f.is_cpu or args.cmd in f.cmd)]
     cmds = sorted({f.cmd for f in figures if not f.is_cpu})
     outputs, failed = run_all(cmds, args)
 
