@@ -2,7 +2,7 @@
 # Remakes the pictures in this folder with the `xgrad` command:
 #   attention.svg       four heads of `xgrad attention` (the page itself is HTML), with the colour scale
 #   attention_page.png  the top of that page as a browser shows it (only when chromium is installed)
-#   loss.svg            `xgrad plot` of two tiny-preset runs: tinyshakespeare and the built-in corpus
+#   loss.svg            `xgrad plot` of two tiny-preset runs: tiny Shakespeare (input.txt) and the built-in corpus
 #   graph.svg           `xgrad graph` of a GPT with 1 layer and 2 heads, drawn by Graphviz's dot
 # usage: docs/images/make_images.sh path/to/xgrad CHECKPOINT LOG [LOG...]
 #   e.g. docs/images/make_images.sh build/xgrad out/tiny.safetensors shakespeare.jsonl out/tiny.jsonl

@@ -52,6 +52,14 @@ std::string format_duration(double s) {
     return o.str();
 }
 
+namespace {
+
+// A file gets a plain line at every tenth of the run (and every 10 s between):
+// a short run's log shows it progressing too, a long one's is not silent for hours.
+bool at_tenth(long long done, long long total) { return total >= 10 && done < total && done % (total / 10) == 0; }
+
+}  // namespace
+
 Progress::Progress(std::ostream& out, long long total, std::size_t tokens_per_iter)
     : out_(out), total_(total), tokens_(tokens_per_iter), tty_(::isatty(STDOUT_FILENO) && &out == &std::cout) {}
 
@@ -65,7 +73,7 @@ void Progress::update(long long iter, double loss, double train_seconds, long lo
              << its << " it/s  " << std::setprecision(0) << its * tokens_ << " tok/s  " << format_duration(left)
              << " left   " << std::flush;
         dirty_ = true;
-    } else if (seconds_since(last_) >= 10) {
+    } else if (seconds_since(last_) >= 10 || at_tenth(iter + 1, total_)) {
         out_ << "iter " << iter + 1 << "/" << total_ << ": loss " << std::fixed << std::setprecision(4) << loss
              << ", " << std::setprecision(1) << its << " it/s, " << std::setprecision(0) << its * tokens_
              << " tokens/s, " << format_duration(left) << " left\n"

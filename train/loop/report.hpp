@@ -1,6 +1,7 @@
 // What a training run tells the learner, on its output and in the --log file:
-// the parameter count, a live progress bar (or a line every few seconds when
-// the output is not a terminal), a line and a JSON line per evaluation, the
+// the parameter count, a live progress bar on a terminal (plain lines, no
+// carriage return, at every tenth of the run and every 10 s when the output is
+// a file or a pipe), a line and a JSON line per evaluation, the
 // --profile table and the summary. Used by train() and its loop
 // (train/loop/train.cpp), which also time their steps with the clock here.
 #pragma once
@@ -24,7 +25,7 @@ double seconds_since(Clock::time_point t);
 std::string format_duration(double seconds);
 
 // Shows how training goes between evaluations: a live bar on a terminal,
-// plain lines every few seconds otherwise (a log file, CI).
+// plain lines at every tenth of the run and every 10 s otherwise (a log file, CI).
 class Progress {
 public:
     Progress(std::ostream& out, long long total, std::size_t tokens_per_iter);
