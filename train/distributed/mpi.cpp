@@ -8,7 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iostream>
+#include <cstdio>
+#include <cstdlib>
 
 namespace xgrad::dist {
 
@@ -172,7 +173,11 @@ void check_agreement(const std::vector<std::string>& lines) {
 }
 
 void abort(const std::string& reason) {
-    std::cerr << "xgrad: error: rank " << my_rank << " of " << world_size << ": " << reason << "\n" << std::flush;
+    // one write, so that mpirun does not interleave it with another rank's line
+    const std::string line = "xgrad: error: rank " + std::to_string(my_rank) + " of " + std::to_string(world_size) + ": " +
+                             reason + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
     std::_Exit(1);  // MPI_Abort does not return; this is for the compiler
 }
