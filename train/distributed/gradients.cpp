@@ -4,6 +4,7 @@
 #include "train/distributed/distributed.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace xgrad::dist {
 
@@ -44,8 +45,15 @@ void unflatten_gradients(const std::vector<float>& flat, const nn::NamedTensors&
 
 void all_reduce_gradients(const nn::NamedTensors& params) {
     if (size() == 1) return;
+    // Benchmark-only (bench/distributed.py): XGRAD_BENCH_PLAIN_ALLREDUCE=1 sums with
+    // MPI_Allreduce instead, to measure what the fixed order costs; it breaks the equivalence.
+    static const bool plain = std::getenv("XGRAD_BENCH_PLAIN_ALLREDUCE") != nullptr;
     std::vector<float> flat = flatten_gradients(params);
-    sum_in_rank_order(flat.data(), flat.size());
+    if (plain) {
+        sum_any_order(flat.data(), flat.size());
+    } else {
+        sum_in_rank_order(flat.data(), flat.size());
+    }
     unflatten_gradients(flat, params);
 }
 

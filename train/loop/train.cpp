@@ -1,8 +1,10 @@
 // train(), at the bottom, reads as the steps of a run: check the options,
 // load or resume, prepare the data, the loop, the final save; training_loop()
-// reads beside the lecture's training loop. Each step's code is in the file of
-// its concern: options.cpp, checkpointing.cpp, train/text/data.cpp,
-// estimate_loss.cpp, report.cpp.
+// reads beside the lecture's training loop, with nanoGPT's gradient
+// accumulation and DDP's all-reduce (on several ranks under mpirun; see
+// docs/09-distributed.md). Each step's code is in the file of its concern:
+// options.cpp, checkpointing.cpp, train/text/data.cpp, estimate_loss.cpp,
+// report.cpp, train/distributed/.
 #include "train/loop/train.hpp"
 
 #include "autograd/error.hpp"
@@ -103,7 +105,9 @@ bool training_loop(const TrainOptions& o, Trainee& t, const TextData& data, Gene
             dist::backward_adding(loss, t.optimizer.params, micro_step);
         }
         // the sum of every rank's gradients, on every rank (DDP's all-reduce)
+        const auto reduce_start = Clock::now();
         dist::all_reduce_gradients(t.optimizer.params);
+        if (o.profile && dist::size() > 1) profiler::add("(all-reduce)", seconds_since(reduce_start));
         const double loss_value = mean_loss(micro_losses);
         if (!std::isfinite(loss_value)) {
             report.clear();
