@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Training speed on several processes: tokens/s of 1 process x 1 thread, 1 x 2, 2 ranks x 1 thread
 and 2 x 2, at the tiny, small and lecture configs, medians of a few runs, one table; then what the
-fixed-order gradient sum costs against a plain MPI_Allreduce (2 ranks x 1 thread, --profile).
+fixed-order gradient sum costs against a plain MPI_Allreduce: alone (build/bench_allreduce, from
+bench/allreduce.cpp) and inside training (2 ranks x 1 thread, --profile).
 
     bench/distributed.py                          # build/xgrad, tiny and small, 3 runs each
     bench/distributed.py --configs lecture --reps 1   # slow: 1 warm-up step and 3 counted ones
@@ -78,6 +79,7 @@ def cpu_name():
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--xgrad", default=os.path.join(REPO, "build", "xgrad"))
+    p.add_argument("--bench-allreduce", default=os.path.join(REPO, "build", "bench_allreduce"))
     p.add_argument("--configs", default="tiny,small")
     p.add_argument("--reps", type=int, default=3)
     a = p.parse_args()
@@ -109,7 +111,20 @@ def main():
     print("|---" * (len(LAYOUTS) + 1) + "|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
-    print("\nGradient sum per step, 2 ranks x 1 thread (ms, median; --profile's (all-reduce) row):")
+    alone = subprocess.run(["mpirun", "--timeout", "600", "-np", "2", a.bench_allreduce],
+                           env=dict(os.environ, **MPI_ENV), capture_output=True, text=True)
+    if alone.returncode != 0:
+        sys.exit(f"bench_allreduce: exit {alone.returncode}\n{alone.stderr[-2000:]}")
+    print("\nThe gradient sum alone, 2 ranks over shared memory, every rank starting together (ms, median of 21):")
+    print("\n| floats (config) | fixed order | MPI_Allreduce | ratio |")
+    print("|---|---|---|---|")
+    names = {209729: "tiny", 816705: "small", 10788929: "lecture"}
+    for line in alone.stdout.splitlines():
+        j = json.loads(line)
+        print(f"| {j['floats']:,} ({names.get(j['floats'], '?')}) | {j['fixed_ms']:.3f} | {j['allreduce_ms']:.3f} | "
+              f"{j['fixed_ms'] / j['allreduce_ms']:.2f}x |")
+    print("\nGradient sum per step inside training, 2 ranks x 1 thread (ms, median; --profile's (all-reduce) row, "
+          "which includes waiting for the slower rank):")
     print("\n| config | fixed order (gather, add in rank order, broadcast) | MPI_Allreduce |")
     print("|---|---|---|")
     for r in cost_rows:
