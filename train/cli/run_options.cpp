@@ -34,7 +34,8 @@ TrainOptions start_of_run(TrainFlags& f) {
 // The flags given, on top of where the run starts.
 void apply_given(const TrainFlags& f, TrainOptions& o) {
     const TrainOptions& v = f.values;
-    o.threads = v.threads, o.grad_accum = v.grad_accum, o.out = v.out, o.log = v.log, o.init_from = v.init_from, o.profile = v.profile;
+    o.threads = v.threads, o.out = v.out, o.log = v.log, o.init_from = v.init_from, o.profile = v.profile;
+    o.grad_accum = v.grad_accum;
     if (f.has("--model")) o.model = v.model;
     if (f.has("--data")) o.data = v.data;
     if (f.has("--seed")) o.seed = v.seed;

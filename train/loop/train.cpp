@@ -196,6 +196,7 @@ void print_sample(LanguageModel& model, const Tokenizer& tokenizer, const TrainO
 int train(const TrainOptions& given, std::ostream& out) {
     // check the options
     TrainOptions o = given;
+    if (!dist::is_master()) o.out.clear(), o.log.clear();  // only the master process writes checkpoints and the log
     check_options(o);
     if (dist::active()) say_how_it_runs(o, out);
     start_run(o);
@@ -209,7 +210,7 @@ int train(const TrainOptions& given, std::ostream& out) {
     const TextData data = prepare_data(corpus, resumed.config.block_size);
     Trainee t = make_trainee(o, std::move(resumed), corpus, data, gen);
     start_from_rank0(t, gen);
-    if (!dist::is_master()) t.out_path.clear();  // only the master process writes checkpoints
+    if (!dist::is_master()) t.out_path.clear();  // not even into the --resume file
     if (!o.resume.empty() && t.start_iter >= o.max_iters) {
         if (dist::is_master()) {
             out << "nothing to do: " << o.resume << " is already at step " << t.start_iter << " (--max-iters is "
@@ -218,11 +219,9 @@ int train(const TrainOptions& given, std::ostream& out) {
         return 0;
     }
 
-    // the loop; only the master process prints and logs
+    // the loop; only the master process prints
     std::ostream nowhere(nullptr);
-    TrainOptions reported = o;
-    if (!dist::is_master()) reported.log.clear();
-    Report report(dist::is_master() ? out : nowhere, reported, *t.model, t.start_iter);
+    Report report(dist::is_master() ? out : nowhere, o, *t.model, t.start_iter);
     SigintScope sigint;  // until train() returns, Ctrl-C stops the loop after its step and cannot cut a save
     const bool finished = training_loop(o, t, data, gen, report);
 
