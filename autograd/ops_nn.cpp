@@ -317,6 +317,9 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     const std::uint64_t high = gen(), low = gen();  // one declarator after the other: a fixed order
     const std::uint64_t seed = (high << 32) | low;
     const std::size_t n = x.numel();
+    // A slice of the whole batch (random.hpp's BatchRows) starts at its first row's index.
+    const BatchRows rows = current_batch_rows();
+    const std::uint64_t first = rows.count > 0 && n % rows.count == 0 ? rows.first * (n / rows.count) : 0;
     std::vector<std::uint8_t> keep(n);
     Array y = Array::from_shape(x.shape());
     const Scalar* px = x.data().data();
@@ -324,7 +327,7 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     std::uint8_t* pk = keep.data();
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
     for (std::size_t i = 0; i < n; ++i) {
-        const bool kept = static_cast<std::uint32_t>(splitmix64_at(seed, i) >> 32) >= threshold;
+        const bool kept = static_cast<std::uint32_t>(splitmix64_at(seed, first + i) >> 32) >= threshold;
         pk[i] = kept;
         py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }

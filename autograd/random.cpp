@@ -7,6 +7,11 @@ Generator& default_generator() {
     return gen;
 }
 
+BatchRows& current_batch_rows() {
+    static BatchRows rows;
+    return rows;
+}
+
 void manual_seed(std::uint64_t seed) { default_generator().seed(static_cast<Generator::result_type>(seed)); }
 
 }  // namespace xgrad

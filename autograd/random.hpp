@@ -5,6 +5,7 @@
 
 #include "autograd/ops.hpp"
 
+#include <cstddef>
 #include <cstdint>
 
 namespace xgrad {
@@ -29,6 +30,21 @@ inline std::uint64_t splitmix64_mix(std::uint64_t z) {
 inline std::uint64_t splitmix64_at(std::uint64_t seed, std::uint64_t i) {
     return splitmix64_mix(seed + (i + 1) * kSplitMix64Gamma);
 }
+
+// The rows of the whole batch that a forward pass computes, for dropout: a
+// micro-batch (--grad-accum) or one rank's slice (train/distributed/) draws
+// each element's coin from its index in the whole batch, so the masks do not
+// depend on how the batch is split. count 0: the forward pass is the whole batch.
+struct BatchRows {
+    std::size_t first = 0, count = 0;
+};
+BatchRows& current_batch_rows();
+// Sets current_batch_rows() until the end of the scope.
+struct BatchRowsScope {
+    BatchRows previous;
+    explicit BatchRowsScope(BatchRows rows) : previous(current_batch_rows()) { current_batch_rows() = rows; }
+    ~BatchRowsScope() { current_batch_rows() = previous; }
+};
 
 struct SplitMix64 {
     std::uint64_t state;

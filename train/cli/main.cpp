@@ -9,6 +9,7 @@
 #include "train/cli/commands.hpp"
 #include "train/cli/presets.hpp"
 #include "train/cli/run_options.hpp"
+#include "train/distributed/distributed.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/loop/checkpointing.hpp"
 #include "train/loop/train.hpp"
@@ -69,13 +70,18 @@ void add_train(CLI::App& app, int& exit_code) {
                                       "start a new run (fresh AdamW, step 0) from this checkpoint's weights");
     resume->excludes(init_from);
     cmd->add_option("--log", v.log, "write JSON lines: one per evaluation and a summary");
+    cmd->add_option("--grad-accum", v.grad_accum,
+                    "micro-batches per step (per rank), their gradients summed: the same step in less memory "
+                    "(default 1)")->check(non_negative);
     cmd->add_flag("--profile", v.profile, "print where the time of a training step goes, per op");
     cmd->add_option("--sample-tokens", v.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
     cmd->callback([cmd, &exit_code] {
         for (const CLI::Option* opt : cmd->get_options()) {
             if (opt->count()) flags.given.insert(opt->get_name());
         }
+        dist::init();  // under mpirun: one rank of a data-parallel run (train/distributed/)
         exit_code = train(run_options(flags), std::cout);
+        dist::finalize();
     });
 }
 
@@ -220,6 +226,15 @@ std::string flag_hint(CLI::App& app, int argc, char** argv) {
     return "";
 }
 
+// An error's one line; on one rank of several, the whole job ends with it
+// (the other ranks would wait for this one forever).
+int fail(const std::string& message) {
+    if (dist::active() && dist::size() > 1) dist::abort(message);
+    std::cerr << "xgrad: error: " << message << "\n";
+    dist::finalize();
+    return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -261,14 +276,11 @@ int main(int argc, char** argv) {
                   << " --help)\n";
         return e.get_exit_code();
     } catch (const xgrad::Error& e) {
-        std::cerr << "xgrad: error: " << e.what() << "\n";
-        return 1;
+        return fail(e.what());
     } catch (const std::bad_alloc&) {
-        std::cerr << "xgrad: error: out of memory: the sizes asked for need more memory than this machine has\n";
-        return 1;
+        return fail("out of memory: the sizes asked for need more memory than this machine has");
     } catch (const std::exception& e) {
-        std::cerr << "xgrad: error: " << e.what() << "\n";
-        return 1;
+        return fail(e.what());
     }
     return exit_code;
 }

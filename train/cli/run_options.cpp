@@ -35,6 +35,7 @@ TrainOptions start_of_run(TrainFlags& f) {
 void apply_given(const TrainFlags& f, TrainOptions& o) {
     const TrainOptions& v = f.values;
     o.threads = v.threads, o.out = v.out, o.log = v.log, o.init_from = v.init_from, o.profile = v.profile;
+    o.grad_accum = v.grad_accum;
     if (f.has("--model")) o.model = v.model;
     if (f.has("--data")) o.data = v.data;
     if (f.has("--seed")) o.seed = v.seed;

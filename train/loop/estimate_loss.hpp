@@ -1,6 +1,7 @@
 // The lecture's estimate_loss(): the mean loss over eval_iters batches of each
 // split, in eval mode (no dropout) and without building a graph. Called by the
-// training loop (train/loop/train.cpp) every eval_interval steps.
+// training loop (train/loop/train.cpp) every eval_interval steps. On several
+// ranks each evaluates a share of the batches: the same number as one process.
 #pragma once
 
 #include "models/language_model.hpp"

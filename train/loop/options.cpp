@@ -3,6 +3,7 @@
 
 #include "autograd/blas.hpp"
 #include "autograd/error.hpp"
+#include "train/distributed/distributed.hpp"
 #include "train/formats/checkpoint.hpp"
 
 #include <omp.h>
@@ -23,6 +24,15 @@ void set_threads(int threads) {
 
 namespace {
 
+// The global batch is cut into ranks x grad_accum micro-batches of equal size (train/distributed/slicing.hpp).
+void check_batch_division(std::size_t batch_size, int ranks, int grad_accum) {
+    const std::size_t parts = static_cast<std::size_t>(ranks) * static_cast<std::size_t>(grad_accum);
+    if (batch_size % parts == 0) return;
+    throw Error("--batch-size " + std::to_string(batch_size) + " does not split into " + std::to_string(ranks) +
+                (ranks == 1 ? " rank" : " ranks") + " x --grad-accum " + std::to_string(grad_accum) + " = " +
+                std::to_string(parts) + " micro-batches of equal size; give a multiple of " + std::to_string(parts));
+}
+
 void check_flags(const TrainOptions& o) {
     auto positive = [](const char* flag, long long v) {
         if (v <= 0) throw Error(std::string(flag) + " must be at least 1, got " + std::to_string(v));
@@ -35,6 +45,8 @@ void check_flags(const TrainOptions& o) {
         throw Error("--learning-rate must be a positive number, got " + std::to_string(o.learning_rate));
     }
     if (o.batch_size > (1u << 20)) throw Error("--batch-size is too large: " + std::to_string(o.batch_size));
+    positive("--grad-accum", o.grad_accum);
+    check_batch_division(o.batch_size, dist::size(), o.grad_accum);
 }
 
 }  // namespace

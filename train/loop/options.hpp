@@ -18,7 +18,8 @@ struct TrainOptions {
     std::string model = "gpt";  // a stage of the series: bigram, head, ..., layernorm, gpt; or the blog's GPT, blog
     std::string preset;         // the preset the options started from (said on the first line; empty: none)
     GPTConfig config;           // vocab_size comes from the data
-    std::size_t batch_size = 16;     // how many independent sequences will we process in parallel?
+    std::size_t batch_size = 16;     // how many independent sequences will we process in parallel? (all ranks together)
+    int grad_accum = 1;              // micro-batches per optimizer step (per rank), their gradients summed
     long long max_iters = 5000;
     long long eval_interval = 500;
     double learning_rate = 1e-3;

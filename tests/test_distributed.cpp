@@ -1,0 +1,94 @@
+// Data parallelism without MPI: the batch's split between ranks and
+// micro-batches, and --grad-accum's gradients against one batch's. The runs
+// on several ranks are in tests/cli/distributed.sh.
+#include "autograd/random.hpp"
+#include "train/distributed/gradients.hpp"
+#include "train/distributed/slicing.hpp"
+#include "train/formats/checkpoint.hpp"
+#include "train/text/data.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace xgrad;
+
+TEST_CASE("the batch's split: every row once, over N ranks x K micro-batches, for N = 1..4") {
+    for (int ranks = 1; ranks <= 4; ++ranks) {
+        for (int micro_steps = 1; micro_steps <= 3; ++micro_steps) {
+            const std::size_t batch = static_cast<std::size_t>(ranks * micro_steps) * 3;
+            std::vector<int> seen(batch, 0);
+            for (int r = 0; r < ranks; ++r) {
+                for (int m = 0; m < micro_steps; ++m) {
+                    const BatchRows rows = dist::micro_batch_rows(batch, r, ranks, m, micro_steps);
+                    CHECK(rows.count == 3);
+                    for (std::size_t i = rows.first; i < rows.first + rows.count && i < batch; ++i) ++seen[i];
+                    // micro-batch r*K + m is the same rows as the one process's micro-batch of that number
+                    const BatchRows alone = dist::micro_batch_rows(batch, 0, 1, r * micro_steps + m, ranks * micro_steps);
+                    CHECK(alone.first == rows.first);
+                }
+            }
+            INFO("ranks " << ranks << ", micro-steps " << micro_steps);
+            CHECK(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));  // the union, disjoint
+        }
+    }
+    Index batch = Index::from_shape({4, 3});
+    for (std::size_t i = 0; i < batch.size(); ++i) batch.data()[i] = static_cast<std::int64_t>(i);
+    const Index rows = dist::take_rows(batch, {2, 2});
+    CHECK(rows.shape()[0] == 2);
+    CHECK(rows(0, 0) == 6);
+    CHECK(rows(1, 2) == 11);
+}
+
+namespace {
+
+// The gradients of one training step on `batch`, in micro_steps
+// micro-batches as the training loop takes them (train/loop/train.cpp);
+// keyed: dropout drawn from each row's place in the whole batch.
+std::vector<float> step_gradients(LanguageModel& model, const std::pair<Index, Index>& batch, int micro_steps,
+                                  bool keyed = true) {
+    const nn::NamedTensors params = model.named_parameters();
+    nn::zero_grad(params);
+    manual_seed(7);
+    const Generator dropout_seeds = default_generator();
+    const std::size_t rows = batch.first.shape()[0];
+    for (int m = 0; m < micro_steps; ++m) {
+        const BatchRows part = dist::micro_batch_rows(rows, 0, 1, m, micro_steps);
+        default_generator() = dropout_seeds;
+        const BatchRowsScope dropout_rows(keyed ? part : BatchRows{});
+        Tensor loss = model(dist::take_rows(batch.first, part), dist::take_rows(batch.second, part)).loss;
+        loss = loss / static_cast<Scalar>(micro_steps);
+        dist::backward_adding(loss, params, m);
+    }
+    return dist::flatten_gradients(params);
+}
+
+double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("--grad-accum K: the gradients of one batch to 1e-6, dropout included") {
+    const TextData data = prepare_data(read_corpus(""), 16);
+    GPTConfig config{data.tokenizer.vocab_size(), 16, 32, 4, 2, 0.2};
+    manual_seed(1337);
+    auto model = make_model("gpt", config);
+    model->train();
+    manual_seed(3);
+    const auto batch = get_batch(data.train_data, 12, 16, default_generator());
+    const std::vector<float> whole = step_gradients(*model, batch, 1);
+    double largest = 0;
+    for (const float g : whole) largest = std::max(largest, double(std::abs(g)));
+    CHECK(largest > 1e-2);  // gradients that mean something
+    for (const int k : {2, 3, 4, 6}) {
+        INFO("--grad-accum " << k);
+        CHECK(max_difference(step_gradients(*model, batch, k), whole) <= 1e-6);
+    }
+    // without the rows' keys each micro-batch would draw other dropout masks
+    CHECK(max_difference(step_gradients(*model, batch, 2, /*keyed=*/false), whole) > 1e-4);
+}
