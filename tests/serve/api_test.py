@@ -218,6 +218,9 @@ def main():
             check("the printed line", s.line == f"serving {ck} on http://127.0.0.1:{s.port}/\n", s.line)
             status, page, headers = s.request("GET", "/", raw=True)
             check("GET / is the page", status == 200 and headers["Content-Type"].startswith("text/html") and "<script>" in page)
+            status, _, headers = s.request("POST", "/api/attention", {"text": "The cat"}, headers={"Accept-Encoding": "br, gzip"})
+            check("answers are not compressed (brotli took seconds at the lecture size)", status == 200 and
+                  "Content-Encoding" not in headers, headers)
             m = test_model(s, ck)
             base = test_attention(s, d, ck, m["config"]["block_size"])
             test_heads(s, d, ck)
