@@ -319,7 +319,10 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
     const std::size_t n = x.numel();
     // A slice of the whole batch (random.hpp's BatchRows) starts at its first row's index.
     const BatchRows rows = current_batch_rows();
-    const std::uint64_t first = rows.count > 0 && n % rows.count == 0 ? rows.first * (n / rows.count) : 0;
+    if (rows.count > 0 && n % rows.count != 0)  // not a slice of the batch: its coins would not be the whole batch's
+        throw Error("dropout: a tensor of shape " + shape_str(x.shape()) + " is not " + std::to_string(rows.count) +
+                    " rows of the batch (BatchRows); give dropout a tensor whose first axis is the batch's");
+    const std::uint64_t first = rows.count > 0 ? rows.first * (n / rows.count) : 0;
     std::vector<std::uint8_t> keep(n);
     Array y = Array::from_shape(x.shape());
     const Scalar* px = x.data().data();

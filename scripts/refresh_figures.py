@@ -285,7 +285,7 @@ def main():
                 print(f"FAIL {f.where()}: no match for {f.attrs.get('match')!r} in the output of: {f.cmd}")
                 failed = True
                 continue
-            rendered = f.render(value) if f.block else f.render(value)
+            rendered = f.render(value)
         if args.check:
             if f.is_cpu:
                 continue
@@ -302,6 +302,9 @@ def main():
         write_figures(page, edits)
 
     checked = len([f for f in figures if not f.is_cpu])
+    if not checked:  # a marker or --only/--cmd that matches nothing must not pass as "0 differ"
+        print("refresh_figures: no figure found to check or refresh")
+        return 1
     verb = "checked" if args.check else "refreshed"
     print(f"refresh_figures: {verb} {checked} figures from {len(cmds)} commands"
           f"{' (the fast ones)' if args.fast else ''}, {differ} differ, in {time.monotonic() - started:.0f} s")

@@ -24,7 +24,10 @@ TEST_CASE("the batch's split: every row once, over N ranks x K micro-batches, fo
                 for (int m = 0; m < micro_steps; ++m) {
                     const BatchRows rows = dist::micro_batch_rows(batch, r, ranks, m, micro_steps);
                     CHECK(rows.count == 3);
-                    for (std::size_t i = rows.first; i < rows.first + rows.count && i < batch; ++i) ++seen[i];
+                    REQUIRE(rows.first + rows.count <= batch);
+                    // rank r's micro-batch m is micro-batch r*K + m of the whole batch: 3 rows each, in order
+                    CHECK(rows.first == static_cast<std::size_t>(r * micro_steps + m) * 3);
+                    for (std::size_t i = rows.first; i < rows.first + rows.count; ++i) ++seen[i];
                     // micro-batch r*K + m is the same rows as the one process's micro-batch of that number
                     const BatchRows alone = dist::micro_batch_rows(batch, 0, 1, r * micro_steps + m, ranks * micro_steps);
                     CHECK(alone.first == rows.first);

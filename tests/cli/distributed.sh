@@ -97,7 +97,11 @@ faults() {
   local rc=$? took=$((SECONDS - start))
   if [ $rc -ne 0 ] && [ $took -le 10 ]; then pass; echo "Ctrl-C to mpirun: exit $rc after ${took}s"; else fail "Ctrl-C: exit $rc after ${took}s"; fi
   loads "the checkpoint after Ctrl-C" "$T/int.ck"
-  ok "its run resumes" "$XGRAD" train --resume "$T/int.ck" --max-iters 100000 --threads 1 --max-iters 1
+  # the step it was saved at, then two steps more from there
+  local saved
+  saved=$("$XGRAD" train --resume "$T/int.ck" --threads 1 --max-iters 1 2>&1 | sed -n 's/.*is already at step \([0-9]*\).*/\1/p')
+  ok "its run resumes" "$XGRAD" train --resume "$T/int.ck" --threads 1 --max-iters $((saved + 2))
+  if [ -n "$saved" ] && grep -q "resuming .* at step $saved" "$T/stdout"; then pass; else fail "no 'resuming at step $saved' in: $(head -c 300 "$T/stdout")"; fi
 }
 
 case $MODE in

@@ -56,7 +56,10 @@ namespace {
 
 // A file gets a plain line at every tenth of the run (and every 10 s between):
 // a short run's log shows it progressing too, a long one's is not silent for hours.
-bool at_tenth(long long done, long long total) { return total >= 10 && done < total && done % (total / 10) == 0; }
+// (The step where done * 10 / total moves on: done % (total / 10) printed every step of a run of 10-19.)
+bool at_tenth(long long done, long long total) {
+    return total >= 10 && done < total && (done == 0 || done * 10 / total != (done - 1) * 10 / total);
+}
 
 }  // namespace
 

@@ -50,29 +50,17 @@ double text_loss(const Array& logits, const std::vector<std::int64_t>& ids) {
     return cross_entropy(Tensor(rows), targets).item();
 }
 
-// A second model with the same weights and buffers (the same type and config list them in the same order).
-std::unique_ptr<LanguageModel> copy_of(const LanguageModel& model, const std::string& type) {
-    std::unique_ptr<LanguageModel> copy = make_model(type, model.config);
-    const nn::NamedTensors from = model.state_dict(), to = copy->state_dict();
-    for (std::size_t i = 0; i < from.size(); ++i) {
-        Tensor target = to[i].second;  // a handle: writes into the copy
-        target.data() = from[i].second.data();
-    }
-    copy->eval();
-    return copy;
-}
-
 }  // namespace
 
 Explorer::Explorer(const std::string& checkpoint) : checkpoint_(checkpoint), ck_(load_checkpoint(checkpoint)) {
     ck_.model->eval();  // once, before any request: the model is not changed again while serving
-    analysis_model_ = copy_of(*ck_.model, ck_.model_type);
+    analysis_model_ = std::move(load_checkpoint(checkpoint).model);  // the heads report's own copy: the same file read again
+    analysis_model_->eval();
     for (const analysis::HeadScores& h : analysis::list_heads(*ck_.model)) heads_.emplace_back(h.layer, h.head);
 }
 
 json Explorer::model_json() const {
-    std::size_t parameters = 0;
-    for (const auto& [name, p] : ck_.model->named_parameters()) parameters += p.data().size();
+    const std::size_t parameters = nn::count_parameters(ck_.model->named_parameters());
     json vocab = json::array(), heads = json::array();
     for (const char32_t c : ck_.tokenizer.chars()) vocab.push_back(one_char(c));
     for (const auto& [layer, head] : heads_) heads.push_back({layer, head});
@@ -145,8 +133,9 @@ json Explorer::attention_json(const AttentionRequest& request) const {
         for (std::size_t i = 0; i < T; ++i) rows.push_back(std::vector<Scalar>(w + i * T, w + i * T + T));
         attention.back().push_back(std::move(rows));
     }
+    const std::u32string vocab = ck_.tokenizer.chars();  // by value: once, not once a token
     json tokens = json::array();
-    for (const std::int64_t id : ids) tokens.push_back(one_char(ck_.tokenizer.chars()[static_cast<std::size_t>(id)]));
+    for (const std::int64_t id : ids) tokens.push_back(one_char(vocab[static_cast<std::size_t>(id)]));
     const std::size_t V = logits.shape()[2];
     return {{"tokens", tokens}, {"cropped", cropped}, {"attention", attention},
             {"next", top_next(logits.data() + (T - 1) * V, V, ck_.tokenizer, 10)},
