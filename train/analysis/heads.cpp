@@ -53,17 +53,6 @@ double over_windows(const std::vector<Array>& windows, F score) {
     return n ? total / static_cast<double>(n) : std::nan("");
 }
 
-// The engine's cross_entropy over positions [from, to) of one sequence's logits (1, T, V).
-double loss_of_positions(const Array& logits, const Index& targets, std::size_t from, std::size_t to) {
-    const std::size_t V = logits.shape()[2], n = to - from;
-    Array rows = Array::from_shape({n, V});
-    std::copy_n(logits.data() + from * V, n * V, rows.data());
-    Index wanted = Index::from_shape({n});
-    for (std::size_t i = 0; i < n; ++i) wanted(i) = targets(0, from + i);
-    NoGradGuard no_grad;
-    return cross_entropy(Tensor(rows), wanted).item();
-}
-
 std::string role_of(const HeadScores& h, const HeadScores& uniform) {
     if (h.previous_token >= 0.5) return "previous-token";
     if (h.first_token >= 0.5) return "first-token";
@@ -76,6 +65,17 @@ std::string role_of(const HeadScores& h, const HeadScores& uniform) {
 }
 
 }  // namespace
+
+// The engine's cross_entropy over positions [from, to) of one sequence's logits (1, T, V).
+double loss_of_positions(const Array& logits, const Index& targets, std::size_t from, std::size_t to) {
+    const std::size_t V = logits.shape()[2], n = to - from;
+    Array rows = Array::from_shape({n, V});
+    std::copy_n(logits.data() + from * V, n * V, rows.data());
+    Index wanted = Index::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) wanted(i) = targets(0, from + i);
+    NoGradGuard no_grad;
+    return cross_entropy(Tensor(rows), wanted).item();
+}
 
 std::vector<Tensor> capture_attention(const LanguageModel& model, const Index& idx, std::size_t expected, Array* logits) {
     NoGradGuard no_grad;

@@ -65,6 +65,10 @@ std::pair<std::size_t, std::size_t> parse_head(const std::string& text, const st
 HeadsReport analyse_heads(LanguageModel& model, const Tokenizer& tokenizer, const std::u32string& text,
                           const HeadsOptions& options);
 
+// The engine's cross_entropy over positions [from, to) of one sequence's logits (1, T, V),
+// against targets (1, T): `xgrad heads` and the explorer's loss of a text.
+double loss_of_positions(const Array& logits, const Index& targets, std::size_t from, std::size_t to);
+
 // The mean cross-entropy of predicting each token of ids (B, T) from the ones
 // before it, with the heads whose gates are 0 switched off (gates empty: all on).
 double loss_with_gates(const LanguageModel& model, const Index& idx, const Index& targets,

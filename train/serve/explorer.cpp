@@ -39,15 +39,11 @@ json top_next(const Scalar* logits, std::size_t V, const Tokenizer& tokenizer, s
     return out;
 }
 
-// The engine's cross_entropy of predicting token t + 1 from logits row t, over the rows 0..T-2 of logits (1, T, V).
+// The mean loss of predicting each token of the text from the ones before it (logits (1, T, V)).
 double text_loss(const Array& logits, const std::vector<std::int64_t>& ids) {
-    const std::size_t T = ids.size(), V = logits.shape()[2];
-    Array rows = Array::from_shape({T - 1, V});
-    std::copy_n(logits.data(), (T - 1) * V, rows.data());
-    Index targets = Index::from_shape({T - 1});
-    for (std::size_t t = 0; t + 1 < T; ++t) targets(t) = ids[t + 1];
-    NoGradGuard no_grad;
-    return cross_entropy(Tensor(rows), targets).item();
+    Index next = Index::from_shape({1, ids.size()});
+    for (std::size_t t = 0; t + 1 < ids.size(); ++t) next(0, t) = ids[t + 1];
+    return analysis::loss_of_positions(logits, next, 0, ids.size() - 1);
 }
 
 }  // namespace
