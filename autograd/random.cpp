@@ -2,13 +2,20 @@
 
 namespace xgrad {
 
-Generator& default_generator() {
-    static Generator gen(1337);
-    return gen;
+namespace {
+thread_local Generator* scoped = nullptr;  // a GeneratorScope's, on this thread
 }
 
+Generator& default_generator() {
+    static Generator gen(1337);
+    return scoped != nullptr ? *scoped : gen;
+}
+
+GeneratorScope::GeneratorScope(Generator& gen) : previous(scoped) { scoped = &gen; }
+GeneratorScope::~GeneratorScope() { scoped = previous; }
+
 BatchRows& current_batch_rows() {
-    static BatchRows rows;
+    thread_local BatchRows rows;
     return rows;
 }
 

@@ -10,8 +10,22 @@
 
 namespace xgrad {
 
+// The generator every draw without an explicit one uses: the process's one,
+// or on a thread with an open GeneratorScope, that scope's generator.
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);
+
+// Makes `gen` this thread's default_generator() until the end of the scope:
+// threads that run micro-batches side by side (train/distributed/side_by_side.cpp)
+// each draw their dropout seeds from their own copy of the same state, as one
+// thread running the micro-batches in turn draws them from the same state again.
+struct GeneratorScope {
+    explicit GeneratorScope(Generator& gen);
+    ~GeneratorScope();
+    GeneratorScope(const GeneratorScope&) = delete;
+    GeneratorScope& operator=(const GeneratorScope&) = delete;
+    Generator* previous;
+};
 
 // SplitMix64 (Steele, Lea and Flood, 2014): a few lines, good statistics, and
 // the same numbers on every platform (std:: distributions are not). Each step
@@ -38,8 +52,8 @@ inline std::uint64_t splitmix64_at(std::uint64_t seed, std::uint64_t i) {
 struct BatchRows {
     std::size_t first = 0, count = 0;
 };
-BatchRows& current_batch_rows();
-// Sets current_batch_rows() until the end of the scope.
+BatchRows& current_batch_rows();  // this thread's
+// Sets current_batch_rows() until the end of the scope, on this thread.
 struct BatchRowsScope {
     BatchRows previous;
     explicit BatchRowsScope(BatchRows rows) : previous(current_batch_rows()) { current_batch_rows() = rows; }

@@ -40,7 +40,33 @@ Node::~Node() {
     }  // each `n` dies here with no parents left to recurse into
 }
 
+namespace {
+thread_local LeafGradients* active_sink = nullptr;
+}
+
+LeafGradients* LeafGradients::active() { return active_sink; }
+LeafGradients::Scope::Scope(LeafGradients& sink) : previous(active_sink) { active_sink = &sink; }
+LeafGradients::Scope::~Scope() { active_sink = previous; }
+
+Array* LeafGradients::find(const Tensor& t) {
+    for (auto& [node, grad] : grads_) {
+        if (node == t.node()) return &grad;
+    }
+    return nullptr;
+}
+
+Array& LeafGradients::buffer_for(const Node& leaf) {
+    for (auto& [node, grad] : grads_) {
+        if (node == &leaf) return grad;
+    }
+    Array grad = Array::from_shape(leaf.shape());
+    std::fill_n(grad.data(), grad.size(), Scalar(0));
+    return grads_.emplace_back(&leaf, std::move(grad)).second;
+}
+
 Array& Node::grad_buffer() {
+    // A leaf (no op made it) under an open sink: the sink's buffer (tensor.hpp).
+    if (active_sink != nullptr && !backward_fn && parents.empty() && !graph_released) return active_sink->buffer_for(*this);
     if (!has_grad) {
         // from_shape and a fill, not xt::zeros: xtensor's assignment of the
         // zeros expression took 6.5% of a one-thread tiny step (perf)
@@ -106,7 +132,7 @@ void Tensor::release() {
     Node& n = *node_;
     // The last handle to an intermediate went: only the graph links to it now.
     // If its backward does not read its values, nothing ever will again.
-    if (--n.handles == 0 && n.backward_fn && !n.backward_reads_output && !n.data_released) {
+    if (!n.backward_reads_output && --n.handles == 0 && n.backward_fn && !n.data_released) {
         n.released_shape = n.data.shape();
         n.data = Array::from_shape({0});  // no elements (a default Array would hold one)
         n.data_released = true;

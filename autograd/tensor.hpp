@@ -55,9 +55,13 @@ struct Node {
     // handle is left (the user's variables and the backward closures that read
     // values hold handles; the graph's parent links do not) and its own
     // backward does not read its output (softmax's does, matmul's does not).
-    // (A plain counter: Tensors are created and copied on one thread; the
-    // OpenMP loops inside the ops work on raw arrays, never on Tensors.)
-    int handles = 0;                    // Tensor handles to this node
+    // Only such nodes count their handles (backward_reads_output false, set
+    // once by from_op while its one handle is the new output): leaves and the
+    // rest are never freed early, so nothing is counted for them. That keeps
+    // a plain counter right when several threads run forwards through the
+    // same parameters (LeafGradients below): an op's output, the only kind
+    // that is counted, lives in the one thread's graph that made it.
+    int handles = 0;                    // Tensor handles to this node, when counted
     bool backward_reads_output = true;  // set by the op in from_op
     bool data_released = false;        // data was freed; `released_shape` keeps its shape
     // An earlier backward() walked through this intermediate and dropped its
@@ -142,7 +146,7 @@ public:
 
 private:
     void retain() {
-        if (node_) ++node_->handles;
+        if (node_ && !node_->backward_reads_output) ++node_->handles;
     }
     void release();  // drops this handle; may free the node's data (see Node::handles)
     Node& checked(const char* call) const {
@@ -153,6 +157,34 @@ private:
 
     std::shared_ptr<Node> node_;
     const char* why_empty_ = nullptr;  // see none()
+};
+
+// Where the backward passes of one thread put the gradients of leaves (the
+// parameters). While a LeafGradients::Scope is open on a thread, every backward
+// pass on that thread adds a leaf's gradient into the sink's own buffer for
+// that leaf instead of into the leaf's grad; other threads are unaffected. So
+// two threads can each run a forward and a backward through the same
+// parameters at once, on their own rows of a batch, and the caller then adds
+// the sinks in a fixed order (train/distributed/side_by_side.cpp). Nothing
+// else about a leaf changes, and intermediates keep their own grads.
+class LeafGradients {
+public:
+    // The gradient added into this sink for t, or nullptr when no backward
+    // pass under its scope reached t.
+    Array* find(const Tensor& t);
+    Array& buffer_for(const Node& leaf);  // zeros on first use, as Node::grad_buffer
+
+    struct Scope {
+        explicit Scope(LeafGradients& sink);
+        ~Scope();
+        Scope(const Scope&) = delete;
+        Scope& operator=(const Scope&) = delete;
+        LeafGradients* previous;
+    };
+    static LeafGradients* active();  // this thread's open sink, or nullptr
+
+private:
+    std::vector<std::pair<const Node*, Array>> grads_;  // a handful of parameters: a list is quickest
 };
 
 // Is the graph being recorded? NoGradGuard turns it off for evaluation and generation.

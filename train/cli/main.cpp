@@ -63,7 +63,13 @@ void add_train(CLI::App& app, int& exit_code) {
                     "head_size (the lecture's) or n_embd (the blog's post 38); default: the model's own")
         ->check(CLI::IsMember({"head_size", "n_embd"}));
     cmd->add_option("--seed", v.seed, "random seed (default 1337)")->check(non_negative);
-    cmd->add_option("--threads", v.threads, "threads (default: every core; 1 is deterministic)")->check(non_negative);
+    cmd->add_option("--threads", v.threads,
+                    "threads (default: every core); N threads give the same numbers as --threads 1 --grad-accum N")
+        ->check(non_negative);
+    cmd->add_option("--thread-split", v.thread_split,
+                    "how the threads share a step: batch (each thread its rows of the batch; the default) or ops "
+                    "(every op split between them, as before; used when the batch does not split)")
+        ->check(CLI::IsMember({"batch", "ops"}));
     cmd->add_option("--out", v.out, "checkpoint to write at each evaluation and at the end");
     auto* resume = cmd->add_option("--resume", v.resume, "continue the run of this checkpoint, as it was started");
     auto* init_from = cmd->add_option("--init-from", v.init_from,

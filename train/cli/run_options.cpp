@@ -35,7 +35,7 @@ TrainOptions start_of_run(TrainFlags& f) {
 void apply_given(const TrainFlags& f, TrainOptions& o) {
     const TrainOptions& v = f.values;
     o.threads = v.threads, o.out = v.out, o.log = v.log, o.init_from = v.init_from, o.profile = v.profile;
-    o.grad_accum = v.grad_accum;
+    o.grad_accum = v.grad_accum, o.thread_split = v.thread_split;
     if (f.has("--model")) o.model = v.model;
     if (f.has("--data")) o.data = v.data;
     if (f.has("--seed")) o.seed = v.seed;
@@ -76,7 +76,7 @@ void refuse_changes_to_the_run(const TrainFlags& f, const TrainOptions& recorded
     const std::string differs = first_contradiction(recorded, o);
     if (!differs.empty()) {
         throw Error(differs + " contradicts the run of " + ck + "; --resume continues that run as it was started (only "
-                    "--max-iters, --threads, --out, --log, --sample-tokens and --profile may change)" + start_anew);
+                    "--max-iters, --threads, --thread-split, --out, --log, --sample-tokens and --profile may change)" + start_anew);
     }
 }
 

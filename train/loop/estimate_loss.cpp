@@ -4,9 +4,41 @@
 #include "autograd/profiler.hpp"
 #include "train/distributed/distributed.hpp"
 
+#include <omp.h>
+
+#include <exception>
+#include <utility>
 #include <vector>
 
 namespace xgrad {
+
+namespace {
+
+// mine[k] = the loss of batch k, for each (k, batch) of `round`, one batch per thread.
+void evaluate_side_by_side(LanguageModel& model, const std::vector<std::pair<std::size_t, std::pair<Index, Index>>>& round,
+                           std::vector<double>& mine) {
+    const auto count = static_cast<int>(round.size());
+    if (count <= 1) {  // one batch (or none): its ops share the threads
+        for (const auto& [k, batch] : round) mine[k] = model(batch.first, batch.second).loss.item();
+        return;
+    }
+    std::vector<std::exception_ptr> errors(round.size());
+#pragma omp parallel for schedule(static, 1) num_threads(count)
+    for (int i = 0; i < count; ++i) {
+        const auto& [k, batch] = round[static_cast<std::size_t>(i)];
+        try {
+            const NoGradGuard no_grad;  // grad mode is per thread
+            mine[k] = model(batch.first, batch.second).loss.item();
+        } catch (...) {
+            errors[static_cast<std::size_t>(i)] = std::current_exception();
+        }
+    }
+    for (const std::exception_ptr& e : errors) {
+        if (e) std::rethrow_exception(e);
+    }
+}
+
+}  // namespace
 
 Losses estimate_loss(LanguageModel& model, const TextData& data, const TrainOptions& o, Generator& gen) {
     NoGradGuard no_grad;
@@ -18,10 +50,17 @@ Losses estimate_loss(LanguageModel& model, const TextData& data, const TrainOpti
         // Shared between ranks: batch k is evaluated by rank k % ranks, but
         // every rank draws every batch, so their generators stay the same.
         const auto n = static_cast<std::size_t>(o.eval_iters), ranks = static_cast<std::size_t>(dist::size());
+        // On T threads (--thread-split batch), T batches at once, each whole on
+        // one thread: the same numbers as one thread evaluating them in turn.
+        const std::size_t threads = o.thread_split == "batch" ? static_cast<std::size_t>(omp_get_max_threads()) : 1;
         std::vector<double> mine(n, 0.0);
+        std::vector<std::pair<std::size_t, std::pair<Index, Index>>> round;  // (k, batch k)
         for (std::size_t k = 0; k < n; ++k) {
-            auto [X, Y] = get_batch(*split, o.batch_size, model.config.block_size, gen);
-            if (k % ranks == static_cast<std::size_t>(dist::rank())) mine[k] = model(X, Y).loss.item();
+            auto batch = get_batch(*split, o.batch_size, model.config.block_size, gen);
+            if (k % ranks == static_cast<std::size_t>(dist::rank())) round.emplace_back(k, std::move(batch));
+            if (round.size() < threads && k + 1 < n) continue;
+            evaluate_side_by_side(model, round, mine);
+            round.clear();
         }
         const std::vector<double> all = dist::all_gather(mine);  // rank r's n values at r * n
         double total = 0;

@@ -26,6 +26,7 @@ struct TrainOptions {
     long long eval_iters = 200;      // 0 skips evaluation
     std::uint64_t seed = 1337;
     int threads = 0;                 // 0: every core
+    std::string thread_split = "batch";  // how the threads share a step: "batch" (side_by_side.hpp) or "ops"
     std::string out;                 // checkpoint to write at each evaluation and at the end
     std::string resume;              // checkpoint to continue from: the same run, as its .state recorded it
     std::string init_from;           // checkpoint whose weights start a new run (fresh AdamW, step 0)

@@ -12,6 +12,7 @@
 #include "autograd/random.hpp"
 #include "train/distributed/distributed.hpp"
 #include "train/distributed/gradients.hpp"
+#include "train/distributed/side_by_side.hpp"
 #include "train/distributed/slicing.hpp"
 #include "train/loop/checkpointing.hpp"
 #include "train/loop/estimate_loss.hpp"
@@ -20,6 +21,7 @@
 #include "train/text/data.hpp"
 
 #include <nlohmann/json.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -78,7 +80,13 @@ double mean_loss(const std::vector<double>& my_micro_losses) {
 bool training_loop(const TrainOptions& o, Trainee& t, const TextData& data, Generator& gen, Report& report) {
     LanguageModel& model = *t.model;
     const std::size_t block_size = model.config.block_size;
-    const int micro_batches = dist::size() * o.grad_accum;  // of the whole batch, on all ranks together
+    // --threads N runs N micro-batches side by side, one on each thread, when
+    // each rank's micro-batch splits into N (train/distributed/side_by_side.hpp)
+    const int side_by_side = o.thread_split == "batch" && !o.profile  // the profile is of one thread's ops
+                                 ? dist::side_by_side_count(omp_get_max_threads(), o.batch_size / static_cast<std::size_t>(dist::size() * o.grad_accum))
+                                 : 1;
+    const int micro_steps = o.grad_accum * side_by_side;  // on this rank
+    const int micro_batches = dist::size() * micro_steps;  // of the whole batch, on all ranks together
     for (long long iter = t.start_iter; iter < o.max_iters; ++iter) {
         // every once in a while evaluate the loss on train and val sets
         if (iter % o.eval_interval == 0 || iter == o.max_iters - 1) {
@@ -93,17 +101,23 @@ bool training_loop(const TrainOptions& o, Trainee& t, const TextData& data, Gene
         if (o.profile) profiler::add("(get_batch)", seconds_since(step_start)), profiler::mark();
         t.optimizer.zero_grad();
         const Generator dropout_seeds = gen;  // each micro-batch's dropout: its rows' numbers of the whole batch's
-        std::vector<double> micro_losses;
-        for (int micro_step = 0; micro_step < o.grad_accum; ++micro_step) {
-            const BatchRows rows = dist::micro_batch_rows(o.batch_size, dist::rank(), dist::size(), micro_step, o.grad_accum);
-            gen = dropout_seeds;
-            const BatchRowsScope dropout_rows(rows);
-            // evaluate the loss
-            auto [logits, loss] = model(dist::take_rows(xb, rows), dist::take_rows(yb, rows));
-            micro_losses.push_back(loss.item());
-            loss = loss / static_cast<Scalar>(micro_batches);  // scale the loss to account for gradient accumulation
-            dist::backward_adding(loss, t.optimizer.params, micro_step);
+        Generator after_dropout = gen;        // every micro-batch draws as many, and the run goes on from there
+        std::vector<double> micro_losses(static_cast<std::size_t>(micro_steps));
+        for (int micro_step = 0; micro_step < micro_steps; micro_step += side_by_side) {
+            // micro-batches micro_step, ..., micro_step + side_by_side - 1, each on its own thread
+            dist::backward_side_by_side(t.optimizer.params, micro_step, side_by_side, [&](int m) {
+                const BatchRows rows = dist::micro_batch_rows(o.batch_size, dist::rank(), dist::size(), m, micro_steps);
+                Generator dropout_gen = dropout_seeds;
+                const GeneratorScope use(dropout_gen);
+                const BatchRowsScope dropout_rows(rows);
+                // evaluate the loss
+                auto [logits, loss] = model(dist::take_rows(xb, rows), dist::take_rows(yb, rows));
+                micro_losses[static_cast<std::size_t>(m)] = loss.item();
+                if (m == 0) after_dropout = dropout_gen;
+                return loss / static_cast<Scalar>(micro_batches);  // scale the loss to account for gradient accumulation
+            });
         }
+        gen = after_dropout;
         // the sum of every rank's gradients, on every rank (DDP's all-reduce)
         const auto reduce_start = Clock::now();
         dist::all_reduce_gradients(t.optimizer.params);
