@@ -3,6 +3,7 @@
 // on several ranks are in tests/cli/distributed.sh.
 #include "autograd/random.hpp"
 #include "train/distributed/gradients.hpp"
+#include "train/distributed/side_by_side.hpp"
 #include "train/distributed/slicing.hpp"
 #include "train/formats/checkpoint.hpp"
 #include "train/text/data.hpp"
@@ -68,6 +69,28 @@ std::vector<float> step_gradients(LanguageModel& model, const std::pair<Index, I
     return dist::flatten_gradients(params);
 }
 
+// The same step with `side_by_side` micro-batches at once, one per thread, as
+// the training loop runs them on --threads (train/distributed/side_by_side.hpp).
+std::vector<float> side_by_side_gradients(LanguageModel& model, const std::pair<Index, Index>& batch, int micro_steps,
+                                          int side_by_side) {
+    const nn::NamedTensors params = model.named_parameters();
+    nn::zero_grad(params);
+    manual_seed(7);
+    const Generator dropout_seeds = default_generator();
+    const std::size_t rows = batch.first.shape()[0];
+    for (int first = 0; first < micro_steps; first += side_by_side) {
+        dist::backward_side_by_side(params, first, side_by_side, [&](int m) {
+            const BatchRows part = dist::micro_batch_rows(rows, 0, 1, m, micro_steps);
+            Generator mine = dropout_seeds;
+            const GeneratorScope use(mine);
+            const BatchRowsScope dropout_rows(part);
+            Tensor loss = model(dist::take_rows(batch.first, part), dist::take_rows(batch.second, part)).loss;
+            return loss / static_cast<Scalar>(micro_steps);
+        });
+    }
+    return dist::flatten_gradients(params);
+}
+
 double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
     double worst = 0;
     for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
@@ -94,4 +117,35 @@ TEST_CASE("--grad-accum K: the gradients of one batch to 1e-6, dropout included"
     }
     // without the rows' keys each micro-batch would draw other dropout masks
     CHECK(max_difference(step_gradients(*model, batch, 2, /*keyed=*/false), whole) > 1e-4);
+}
+
+TEST_CASE("micro-batches side by side on threads: the same gradient bits as one thread taking them in turn") {
+    const TextData data = prepare_data(read_corpus(""), 16);
+    GPTConfig config{data.tokenizer.vocab_size(), 16, 32, 4, 2, 0.2};
+    manual_seed(1337);
+    auto model = make_model("gpt", config);
+    model->train();
+    manual_seed(3);
+    const auto batch = get_batch(data.train_data, 12, 16, default_generator());
+    double largest = 0;
+    for (const float g : step_gradients(*model, batch, 1)) largest = std::max(largest, double(std::abs(g)));
+    CHECK(largest > 1e-2);  // gradients that mean something
+    // (micro-batches, side by side): 2 at once; 3 at once (more threads than
+    // this machine may have cores); 4 as two rounds of 2, adding to the sum so far
+    for (const auto [micro_steps, side_by_side] : {std::pair{2, 2}, std::pair{3, 3}, std::pair{4, 2}, std::pair{6, 3}}) {
+        INFO(micro_steps << " micro-batches, " << side_by_side << " side by side");
+        const std::vector<float> in_turn = step_gradients(*model, batch, micro_steps);
+        CHECK(max_difference(side_by_side_gradients(*model, batch, micro_steps, side_by_side), in_turn) == 0);
+    }
+    // and the parameters' own grads were untouched by the threads' backward
+    // passes until the sum: a second step from zero gives the same again
+    CHECK(side_by_side_gradients(*model, batch, 2, 2) == step_gradients(*model, batch, 2));
+}
+
+TEST_CASE("side_by_side_count: every thread when the micro-batch splits, else one") {
+    CHECK(dist::side_by_side_count(2, 16) == 2);
+    CHECK(dist::side_by_side_count(2, 5) == 1);
+    CHECK(dist::side_by_side_count(3, 12) == 3);
+    CHECK(dist::side_by_side_count(1, 16) == 1);
+    CHECK(dist::side_by_side_count(4, 2) == 1);
 }

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <thread>
 #include <random>
 #include <string>
 #include <vector>
@@ -344,4 +345,38 @@ TEST_CASE("every op frees the inputs its backward does not read once their handl
         loss.backward();  // and the backward runs on what was kept
         for (Tensor& leaf : leaves) CHECK(std::isfinite(xt::sum(leaf.grad())()));
     }
+}
+
+TEST_CASE("LeafGradients: under a scope a backward adds leaves' gradients into the sink, not into the leaves") {
+    Tensor w(Array{1, 2, 3}, /*requires_grad=*/true);
+    LeafGradients sink;
+    {
+        const LeafGradients::Scope into(sink);
+        CHECK(LeafGradients::active() == &sink);
+        sum(w * w).backward();
+        sum(w * w).backward();  // a second backward adds to the sink's buffer
+    }
+    CHECK(LeafGradients::active() == nullptr);
+    CHECK_FALSE(w.has_grad());  // the leaf itself got nothing
+    REQUIRE(sink.find(w) != nullptr);
+    CHECK(*sink.find(w) == Array{4, 8, 12});  // 2 * (2 w)
+    Tensor other(Array{5}, true);
+    CHECK(sink.find(other) == nullptr);
+    // outside the scope the leaf's own grad, as always
+    sum(w * w).backward();
+    CHECK(w.grad() == Array{2, 4, 6});
+    // two threads at once through the same leaf, each into its own sink
+    LeafGradients a, b;
+    std::thread ta([&] {
+        const LeafGradients::Scope into(a);
+        for (int i = 0; i < 200; ++i) sum(w * Tensor(Array{1, 1, 1})).backward();
+    });
+    std::thread tb([&] {
+        const LeafGradients::Scope into(b);
+        for (int i = 0; i < 100; ++i) sum(w * w).backward();
+    });
+    ta.join(), tb.join();
+    CHECK(*a.find(w) == Array{200, 200, 200});
+    CHECK(*b.find(w) == Array{200, 400, 600});
+    CHECK(w.grad() == Array{2, 4, 6});
 }

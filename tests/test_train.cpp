@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <sys/resource.h>
 
@@ -208,6 +209,32 @@ TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume 
     REQUIRE(train(resumed, after) == 0);
     CHECK(after.str().find("at step 150") != std::string::npos);
     CHECK(logged_steps(o.log) == full_log);
+}
+
+TEST_CASE("--threads 2 runs the micro-batches side by side: --threads 1 --grad-accum 2's bits, and --threads 1's evaluations") {
+    // One run's log and weights; dropout 0.1, so each half's masks count too.
+    const auto run = [](int threads, int grad_accum, const char* name) {
+        TrainOptions o = small_run();
+        o.max_iters = 30, o.eval_interval = 10, o.eval_iters = 3;  // 3 batches: two side by side, then one alone
+        o.threads = threads, o.grad_accum = grad_accum;
+        o.out = (temp_dir() / (std::string(name) + ".safetensors")).string();
+        o.log = (temp_dir() / (std::string(name) + ".jsonl")).string();
+        std::ostringstream out;
+        REQUIRE(train(o, out) == 0);
+        std::ifstream in(o.out, std::ios::binary);
+        return std::pair{logged_steps(o.log), std::string(std::istreambuf_iterator<char>(in), {})};
+    };
+    const auto [two_threads_log, two_threads_weights] = run(2, 1, "two_threads");
+    const auto [accum_log, accum_weights] = run(1, 2, "accum");
+    const auto [one_thread_log, one_thread_weights] = run(1, 1, "one_thread");
+    CHECK(two_threads_log == accum_log);          // every logged loss, unrounded
+    CHECK(two_threads_weights == accum_weights);  // the checkpoint, byte for byte
+    CHECK(two_threads_weights != one_thread_weights);  // a batch in two halves does sum in another order
+    // before the first step the weights are the same, so the evaluation, whose
+    // batches run whole, one per thread, must be exactly one thread's
+    const auto first_line = [](const std::string& log) { return log.substr(0, log.find('\n')); };
+    CHECK(first_line(two_threads_log) == first_line(one_thread_log));
+    CHECK(first_line(two_threads_log).rfind("0: ", 0) == 0);
 }
 
 TEST_CASE("a kill between the checkpoint's two writes leaves a run that resumes from the checkpoint's step") {
