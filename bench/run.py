@@ -383,7 +383,7 @@ def report_training(a, results, variants):
     print("## Training (steady state: warm-up steps not counted)")
     print()
     headers = ["config", "run", "ms/iter median (min-max)", "tokens/s median (min-max)", "vs PyTorch",
-               "GFLOP/s", "% peak", "peak RSS MB", "reps"]
+               "vs xgrad 1 thread", "GFLOP/s", "% peak", "peak RSS MB", "reps"]
     rows = []
     for name, res in results.items():
         c, vocab = res["config"], res["vocab"]
@@ -395,14 +395,19 @@ def report_training(a, results, variants):
             tps = stats([tok / s for s in secs if s > 0])
             per[v.label] = (ms, tps)
         torch_best = max((per[v.label][1][0] for v in variants if v.side == "torch" and per[v.label][1]), default=None)
+        one = next((v for v in variants if v.side == "xgrad" and v.threads == 1), None)
         for v in variants:
             ms, tps = per[v.label]
             if ms is None:
                 continue
             ratio = f"{tps[0] / torch_best:.2f}x" if torch_best else "-"
+            # the median of the reps' ratios: rep i of this row over rep i of --threads 1 (the runs alternate)
+            mine, base = res["train"].get(v.label, []), res["train"].get(one.label, []) if one else []
+            paired = [b / s for s, b in zip(mine, base) if s > 0 and b > 0]
+            vs_one = f"{stats(paired)[0]:.2f}x" if v.side == "xgrad" and paired else "-"
             gflops = flops_per_token(c, vocab) * tps[0] / 1e9
             rss = max(res["train_rss"].get(v.label, [0])) / 1024
-            rows.append([name, v.label, fmt_range(ms, 1), fmt_range(tps, 0), ratio, f"{gflops:.2f}",
+            rows.append([name, v.label, fmt_range(ms, 1), fmt_range(tps, 0), ratio, vs_one, f"{gflops:.2f}",
                          f"{100 * gflops / a.peak_gflops:.2f}", f"{rss:.0f}", len(res["train"][v.label])])
     print_table(headers, rows)
 

@@ -28,17 +28,22 @@ void AdamW::step() {
     const auto one_minus_b2 = static_cast<Scalar>(1 - options.beta2);
     const auto eps = static_cast<Scalar>(options.eps);
 
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        Tensor& p = params[i].second;
+    // Each element on its own: vectorised (sqrt and division included, both
+    // exact in SIMD), and the tensors shared between the threads (the tiny
+    // model's are each too small to split, but there are 40 of them).
+    std::size_t total = 0;
+    for (const auto& entry : params) total += entry.second.numel();
+    const auto count = static_cast<std::ptrdiff_t>(params.size());
+#pragma omp parallel for schedule(dynamic) if (total > detail::kParallelElements)
+    for (std::ptrdiff_t i = 0; i < count; ++i) {
+        Tensor& p = params[static_cast<std::size_t>(i)].second;
         if (!p.has_grad()) continue;  // unused this step: PyTorch skips it too
         Scalar* w = p.data().data();
         const Scalar* g = p.grad().data();
-        Scalar* m = exp_avg[i].data();
-        Scalar* v = exp_avg_sq[i].data();
-        // Each element on its own: vectorised (sqrt and division included,
-        // both exact in SIMD) and shared between threads for large tensors.
+        Scalar* m = exp_avg[static_cast<std::size_t>(i)].data();
+        Scalar* v = exp_avg_sq[static_cast<std::size_t>(i)].data();
         const std::size_t n = p.numel();
-#pragma omp parallel for simd schedule(static) if (parallel : n > detail::kParallelElements)
+#pragma omp simd
         for (std::size_t j = 0; j < n; ++j) {
             w[j] *= decay;
             m[j] = m[j] * b1 + one_minus_b1 * g[j];

@@ -79,7 +79,9 @@ void add_train(CLI::App& app, int& exit_code) {
     cmd->add_option("--grad-accum", v.grad_accum,
                     "micro-batches per step (per rank), their gradients summed: the same step in less memory "
                     "(default 1)")->check(non_negative);
-    cmd->add_flag("--profile", v.profile, "print where the time of a training step goes, per op");
+    cmd->add_flag("--profile", v.profile,
+                  "print where the time of a training step goes, per op (the threads then split each op: "
+                  "--thread-split ops)");
     cmd->add_option("--sample-tokens", v.sample_tokens, "tokens to generate at the end (default 300)")->check(non_negative);
     cmd->callback([cmd, &exit_code] {
         for (const CLI::Option* opt : cmd->get_options()) {
