@@ -108,6 +108,7 @@ expect "unknown flag" "--bogus" -- "$XGRAD" train --bogus 3
 expect "the lecture's spelling of a flag" "did you mean --max-iters\? \(xgrad's flags use dashes\)" -- "$XGRAD" train --max_iters 200
 expect "--threads 0" "--threads must be at least 1 \(leave it out to use every core\)" -- "$XGRAD" train "${small[@]}" --threads 0
 expect "--threads above the cores" "--threads 64: this machine has [0-9]+ cores" -- "$XGRAD" train "${small[@]}" --threads 64
+expect "--thread-split unknown" "--thread-split: rows not in \{batch,ops\}" -- "$XGRAD" train "${small[@]}" --thread-split rows
 expect "gradcheck: no such check" "--op: no check's name starts with 'nope' \(xgrad gradcheck --list shows them all\)" -- \
   "$XGRAD" gradcheck --op nope
 EXPECT_EXIT=0 ok "gradcheck --op in another case" "$XGRAD" gradcheck --op head
