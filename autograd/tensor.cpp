@@ -66,7 +66,7 @@ Array& LeafGradients::buffer_for(const Node& leaf) {
 
 Array& Node::grad_buffer() {
     // A leaf (no op made it) under an open sink: the sink's buffer (tensor.hpp).
-    if (active_sink != nullptr && !backward_fn && parents.empty() && !graph_released) return active_sink->buffer_for(*this);
+    if (active_sink != nullptr && is_leaf()) return active_sink->buffer_for(*this);
     if (!has_grad) {
         // from_shape and a fill, not xt::zeros: xtensor's assignment of the
         // zeros expression took 6.5% of a one-thread tiny step (perf)

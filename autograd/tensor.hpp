@@ -76,6 +76,8 @@ struct Node {
     ~Node();  // frees a long chain of parents without recursion
 
     Array& grad_buffer();  // this node's grad, allocated as zeros on first call
+    // No op made it (or its graph was never recorded): a parameter, an input.
+    bool is_leaf() const { return !backward_fn && parents.empty() && !graph_released; }
 };
 
 class Tensor {

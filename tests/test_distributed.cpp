@@ -1,6 +1,7 @@
 // Data parallelism without MPI: the batch's split between ranks and
 // micro-batches, and --grad-accum's gradients against one batch's. The runs
 // on several ranks are in tests/cli/distributed.sh.
+#include "autograd/error.hpp"
 #include "autograd/random.hpp"
 #include "train/distributed/gradients.hpp"
 #include "train/distributed/side_by_side.hpp"
@@ -137,9 +138,35 @@ TEST_CASE("micro-batches side by side on threads: the same gradient bits as one 
         const std::vector<float> in_turn = step_gradients(*model, batch, micro_steps);
         CHECK(max_difference(side_by_side_gradients(*model, batch, micro_steps, side_by_side), in_turn) == 0);
     }
-    // and the parameters' own grads were untouched by the threads' backward
-    // passes until the sum: a second step from zero gives the same again
-    CHECK(side_by_side_gradients(*model, batch, 2, 2) == step_gradients(*model, batch, 2));
+}
+
+TEST_CASE("side by side: a parameter no micro-batch reaches gets backward_adding's zeros; a worker's error comes back") {
+    Tensor w(Array{1, 2}, /*requires_grad=*/true), unused(Array{5}, /*requires_grad=*/true);
+    const nn::NamedTensors params = {{"w", w}, {"unused", unused}};
+    const auto loss_of = [&](int m) { return sum(w * w * Tensor(Array{Scalar(m + 1), Scalar(m + 1)})); };
+    for (const int side_by_side : {1, 2}) {
+        INFO(side_by_side << " side by side");
+        nn::zero_grad(params);
+        dist::backward_side_by_side(params, 0, side_by_side, loss_of);
+        if (side_by_side == 1) dist::backward_side_by_side(params, 1, 1, loss_of);
+        CHECK(w.grad() == Array{6, 12});  // 2w x 1 + 2w x 2
+        CHECK(unused.has_grad());         // as backward_adding leaves it for micro-batch 1: zeros
+        CHECK(unused.grad() == Array{0});
+    }
+    // micro-batch 1 fails on its thread: the error reaches the caller, nothing was added, the scopes are closed
+    nn::zero_grad(params);
+    const auto failing = [&](int m) {
+        const BatchRowsScope rows({std::size_t(m), 1});
+        if (m == 1) throw Error("micro-batch 1 failed");
+        return loss_of(m);
+    };
+    CHECK_THROWS_WITH_AS(dist::backward_side_by_side(params, 0, 2, failing), "micro-batch 1 failed", Error);
+    CHECK_FALSE(w.has_grad());
+    CHECK(LeafGradients::active() == nullptr);
+    CHECK(current_batch_rows().count == 0);
+    // and the next step runs as if nothing had happened
+    dist::backward_side_by_side(params, 0, 2, loss_of);
+    CHECK(w.grad() == Array{6, 12});
 }
 
 TEST_CASE("side_by_side_count: every thread when the micro-batch splits, else one") {

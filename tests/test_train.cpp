@@ -229,6 +229,12 @@ TEST_CASE("--threads 2 runs the micro-batches side by side: --threads 1 --grad-a
     const auto [one_thread_log, one_thread_weights] = run(1, 1, "one_thread");
     CHECK(two_threads_log == accum_log);          // every logged loss, unrounded
     CHECK(two_threads_weights == accum_weights);  // the checkpoint, byte for byte
+    // two rounds of two micro-batches side by side are four in turn
+    const auto [rounds_log, rounds_weights] = run(2, 2, "rounds");
+    const auto [four_log, four_weights] = run(1, 4, "four");
+    CHECK(rounds_log == four_log);
+    CHECK(rounds_weights == four_weights);
+    CHECK(rounds_weights != two_threads_weights);
     CHECK(two_threads_weights != one_thread_weights);  // a batch in two halves does sum in another order
     // before the first step the weights are the same, so the evaluation, whose
     // batches run whole, one per thread, must be exactly one thread's

@@ -64,7 +64,7 @@ void add_train(CLI::App& app, int& exit_code) {
         ->check(CLI::IsMember({"head_size", "n_embd"}));
     cmd->add_option("--seed", v.seed, "random seed (default 1337)")->check(non_negative);
     cmd->add_option("--threads", v.threads,
-                    "threads (default: every core); N threads give the same numbers as --threads 1 --grad-accum N")
+                    "threads (default: every core); N threads train the same weights as --threads 1 --grad-accum N")
         ->check(non_negative);
     cmd->add_option("--thread-split", v.thread_split,
                     "how the threads share a step: batch (each thread its rows of the batch; the default) or ops "

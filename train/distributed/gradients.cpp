@@ -21,11 +21,16 @@ void backward_adding(Tensor& loss, const nn::NamedTensors& params, int micro_ste
     loss.backward();
     for (std::size_t i = 0; i < params.size(); ++i) {
         Tensor p = params[i].second;
-        Scalar* g = p.grad().data();
-        const Scalar* b = before[i].data();
-        const std::size_t n = p.numel();
-        for (std::size_t j = 0; j < n; ++j) g[j] = b[j] + g[j];  // the sum so far plus this micro-batch's
+        add_gradient(before[i], p.grad());  // the sum so far plus this micro-batch's
+        p.grad() = std::move(before[i]);
     }
+}
+
+void add_gradient(Array& sum, const Array& g) {
+    Scalar* s = sum.data();
+    const Scalar* add = g.data();
+    const std::size_t n = sum.size();
+    for (std::size_t j = 0; j < n; ++j) s[j] = s[j] + add[j];
 }
 
 std::vector<float> flatten_gradients(const nn::NamedTensors& params) {

@@ -14,6 +14,9 @@ namespace xgrad::dist {
 // (micro_step > 0) rather than accumulated into them inside the backward pass.
 void backward_adding(Tensor& loss, const nn::NamedTensors& params, int micro_step);
 
+// sum = sum + g, element by element: one micro-batch's gradient added to the sum of those before it.
+void add_gradient(Array& sum, const Array& g);
+
 // Each parameter's gradient summed over the ranks, in rank order, on every rank.
 void all_reduce_gradients(const nn::NamedTensors& params);
 

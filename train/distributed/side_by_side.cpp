@@ -39,8 +39,10 @@ void backward_side_by_side(const nn::NamedTensors& params, int first, int count,
     for (const std::exception_ptr& e : errors) {
         if (e) std::rethrow_exception(e);
     }
-    // The sum so far plus micro-batch first, then first + 1, ...: backward_adding's
-    // additions in its order. Each parameter's sum is on one thread.
+    // The sum so far plus micro-batch first, then first + 1, ...: what
+    // backward_adding does for each in turn (micro-batch 0's gradient is its
+    // backward's own; each later one is added to the sum, which is zeros for
+    // a parameter no micro-batch reached). Each parameter's sum is on one thread.
     const auto n_params = static_cast<std::ptrdiff_t>(params.size());
 #pragma omp parallel for schedule(dynamic) num_threads(count)
     for (std::ptrdiff_t i = 0; i < n_params; ++i) {
@@ -48,16 +50,18 @@ void backward_side_by_side(const nn::NamedTensors& params, int first, int count,
         Node& node = *p.node();
         for (std::size_t s = 0; s < sinks.size(); ++s) {
             Array* g = sinks[s].find(p);
-            if (g == nullptr) continue;  // no backward reached p: it adds nothing
-            if (first == 0 && s == 0 && !node.has_grad) {
-                node.grad = std::move(*g);  // the first micro-batch's, computed from zero as backward() does
-                node.has_grad = true;
+            if (first + static_cast<int>(s) == 0) {  // backward() alone: its gradient, or none
+                if (g == nullptr) continue;
+                if (node.has_grad) {
+                    add_gradient(node.grad, *g);
+                } else {
+                    node.grad = std::move(*g);
+                    node.has_grad = true;
+                }
                 continue;
             }
-            Scalar* sum = node.grad_buffer().data();
-            const Scalar* add = g->data();
-            const std::size_t n = p.numel();
-            for (std::size_t j = 0; j < n; ++j) sum[j] = sum[j] + add[j];
+            Array& sum = node.grad_buffer();  // zeros if nothing was added yet, as backward_adding's p.grad()
+            if (g != nullptr) add_gradient(sum, *g);
         }
     }
 }

@@ -22,7 +22,8 @@ namespace xgrad::dist {
 //     for m in turn: backward_adding(forward_loss(m), params, m)
 // on one thread (gradients.hpp), which is what it does when count is 1. The
 // parameters' grads must be empty before m = 0 (optimizer.zero_grad()).
-// forward_loss runs on the worker threads: it may read shared state, not write it.
+// forward_loss runs on the worker threads: each call may read shared state
+// and write only its own slots (micro-batch m's loss), nothing another call writes.
 void backward_side_by_side(const nn::NamedTensors& params, int first, int count,
                            const std::function<Tensor(int m)>& forward_loss);
 

@@ -18,10 +18,18 @@ namespace {
 constexpr std::size_t kSideBySideEvaluation = std::size_t(1) << 19;
 
 // mine[k] = the loss of batch k, for each (k, batch) of `round`, one batch per thread.
+// On `threads` threads a lone batch (the last round) runs on one of them too,
+// so that every batch's loss is one thread's; with threads 1 the ops share
+// out the threads OpenMP has.
 void evaluate_side_by_side(LanguageModel& model, const std::vector<std::pair<std::size_t, std::pair<Index, Index>>>& round,
-                           std::vector<double>& mine) {
+                           std::size_t threads, std::vector<double>& mine) {
     const auto count = static_cast<int>(round.size());
-    if (count <= 1) {  // one batch (or none): its ops share the threads
+    if (count <= 1) {
+        struct OneThread {  // until the end of the scope, when on
+            int all = omp_get_max_threads();
+            explicit OneThread(bool on) { if (on) omp_set_num_threads(1); }
+            ~OneThread() { omp_set_num_threads(all); }
+        } one_thread(threads > 1);
         for (const auto& [k, batch] : round) mine[k] = model(batch.first, batch.second).loss.item();
         return;
     }
@@ -68,8 +76,8 @@ Losses estimate_loss(LanguageModel& model, const TextData& data, const TrainOpti
         for (std::size_t k = 0; k < n; ++k) {
             auto batch = get_batch(*split, o.batch_size, model.config.block_size, gen);
             if (k % ranks == static_cast<std::size_t>(dist::rank())) round.emplace_back(k, std::move(batch));
-            if (round.size() < threads && k + 1 < n) continue;
-            evaluate_side_by_side(model, round, mine);
+            if (round.size() < threads && k + 1 < n) continue;  // a round is full, or this was the last batch
+            evaluate_side_by_side(model, round, threads, mine);
             round.clear();
         }
         const std::vector<double> all = dist::all_gather(mine);  // rank r's n values at r * n

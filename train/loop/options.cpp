@@ -19,6 +19,7 @@ namespace xgrad {
 void set_threads(int threads) {
     const int n = threads > 0 ? threads : omp_get_num_procs();
     omp_set_num_threads(n);
+    omp_set_max_active_levels(1);  // inside micro-batches side by side every op stays on its thread, whatever OMP_MAX_ACTIVE_LEVELS says
     blas::set_num_threads(n);
 }
 

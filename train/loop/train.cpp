@@ -74,17 +74,21 @@ double mean_loss(const std::vector<double>& my_micro_losses) {
     return total / static_cast<double>(all.size());
 }
 
+// --threads N runs N micro-batches side by side, one on each thread, when
+// each rank's micro-batch splits into N (train/distributed/side_by_side.hpp).
+int micro_batches_side_by_side(const TrainOptions& o) {
+    if (o.thread_split != "batch" || o.profile) return 1;  // the profile is of one thread's ops
+    const std::size_t rows = o.batch_size / static_cast<std::size_t>(dist::size() * o.grad_accum);
+    return dist::side_by_side_count(omp_get_max_threads(), rows);
+}
+
 // The lecture's training loop, from the first step not yet run, with
 // nanoGPT's gradient accumulation and DDP's all-reduce. Saves at each
 // evaluation; returns false when Ctrl-C stopped it (after a step, saved).
 bool training_loop(const TrainOptions& o, Trainee& t, const TextData& data, Generator& gen, Report& report) {
     LanguageModel& model = *t.model;
     const std::size_t block_size = model.config.block_size;
-    // --threads N runs N micro-batches side by side, one on each thread, when
-    // each rank's micro-batch splits into N (train/distributed/side_by_side.hpp)
-    const int side_by_side = o.thread_split == "batch" && !o.profile  // the profile is of one thread's ops
-                                 ? dist::side_by_side_count(omp_get_max_threads(), o.batch_size / static_cast<std::size_t>(dist::size() * o.grad_accum))
-                                 : 1;
+    const int side_by_side = micro_batches_side_by_side(o);
     const int micro_steps = o.grad_accum * side_by_side;  // on this rank
     const int micro_batches = dist::size() * micro_steps;  // of the whole batch, on all ranks together
     for (long long iter = t.start_iter; iter < o.max_iters; ++iter) {
@@ -103,19 +107,22 @@ bool training_loop(const TrainOptions& o, Trainee& t, const TextData& data, Gene
         const Generator dropout_seeds = gen;  // each micro-batch's dropout: its rows' numbers of the whole batch's
         Generator after_dropout = gen;        // every micro-batch draws as many, and the run goes on from there
         std::vector<double> micro_losses(static_cast<std::size_t>(micro_steps));
+        // micro-batch m's loss: its rows of the batch, their dropout masks (on a worker thread: it writes only slot m)
+        const auto micro_batch_loss = [&](int m) {
+            const BatchRows rows = dist::micro_batch_rows(o.batch_size, dist::rank(), dist::size(), m, micro_steps);
+            Generator dropout_gen = dropout_seeds;
+            const GeneratorScope use(dropout_gen);
+            const BatchRowsScope dropout_rows(rows);
+            // evaluate the loss
+            auto [logits, loss] = model(dist::take_rows(xb, rows), dist::take_rows(yb, rows));
+            micro_losses[static_cast<std::size_t>(m)] = loss.item();
+            if (m == 0) after_dropout = dropout_gen;
+            return loss / static_cast<Scalar>(micro_batches);  // scale the loss to account for gradient accumulation
+        };
+        // on one thread: for each micro_step, loss = micro_batch_loss(micro_step); loss.backward(), adding
         for (int micro_step = 0; micro_step < micro_steps; micro_step += side_by_side) {
             // micro-batches micro_step, ..., micro_step + side_by_side - 1, each on its own thread
-            dist::backward_side_by_side(t.optimizer.params, micro_step, side_by_side, [&](int m) {
-                const BatchRows rows = dist::micro_batch_rows(o.batch_size, dist::rank(), dist::size(), m, micro_steps);
-                Generator dropout_gen = dropout_seeds;
-                const GeneratorScope use(dropout_gen);
-                const BatchRowsScope dropout_rows(rows);
-                // evaluate the loss
-                auto [logits, loss] = model(dist::take_rows(xb, rows), dist::take_rows(yb, rows));
-                micro_losses[static_cast<std::size_t>(m)] = loss.item();
-                if (m == 0) after_dropout = dropout_gen;
-                return loss / static_cast<Scalar>(micro_batches);  // scale the loss to account for gradient accumulation
-            });
+            dist::backward_side_by_side(t.optimizer.params, micro_step, side_by_side, micro_batch_loss);
         }
         gen = after_dropout;
         // the sum of every rank's gradients, on every rank (DDP's all-reduce)
@@ -163,6 +170,8 @@ std::vector<std::string> what_every_rank_agrees_on(const TrainOptions& o, const 
         lines.push_back(key + " " + value.dump());
     }
     lines.push_back("grad_accum " + std::to_string(o.grad_accum));
+    // every rank must run as many micro-batches (their losses are gathered one per micro-batch)
+    lines.push_back("micro-batches side by side " + std::to_string(micro_batches_side_by_side(o)));
     lines.push_back("resume " + o.resume);
     lines.push_back("init_from " + o.init_from);
     return lines;
