@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
 #include <vector>
 
 using namespace xgrad;
@@ -92,6 +94,18 @@ std::vector<float> side_by_side_gradients(LanguageModel& model, const std::pair<
     return dist::flatten_gradients(params);
 }
 
+// A small GPT with dropout 0.2, in train mode, and a batch of 12 rows of 16 tokens.
+std::pair<std::unique_ptr<LanguageModel>, std::pair<Index, Index>> model_and_batch() {
+    const TextData data = prepare_data(read_corpus(""), 16);
+    GPTConfig config{data.tokenizer.vocab_size(), 16, 32, 4, 2, 0.2};
+    manual_seed(1337);
+    auto model = make_model("gpt", config);
+    model->train();
+    manual_seed(3);
+    auto batch = get_batch(data.train_data, 12, 16, default_generator());
+    return {std::move(model), std::move(batch)};
+}
+
 double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
     double worst = 0;
     for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
@@ -101,13 +115,7 @@ double max_difference(const std::vector<float>& a, const std::vector<float>& b) 
 }  // namespace
 
 TEST_CASE("--grad-accum K: the gradients of one batch to 1e-6, dropout included") {
-    const TextData data = prepare_data(read_corpus(""), 16);
-    GPTConfig config{data.tokenizer.vocab_size(), 16, 32, 4, 2, 0.2};
-    manual_seed(1337);
-    auto model = make_model("gpt", config);
-    model->train();
-    manual_seed(3);
-    const auto batch = get_batch(data.train_data, 12, 16, default_generator());
+    auto [model, batch] = model_and_batch();
     const std::vector<float> whole = step_gradients(*model, batch, 1);
     double largest = 0;
     for (const float g : whole) largest = std::max(largest, double(std::abs(g)));
@@ -121,13 +129,7 @@ TEST_CASE("--grad-accum K: the gradients of one batch to 1e-6, dropout included"
 }
 
 TEST_CASE("micro-batches side by side on threads: the same gradient bits as one thread taking them in turn") {
-    const TextData data = prepare_data(read_corpus(""), 16);
-    GPTConfig config{data.tokenizer.vocab_size(), 16, 32, 4, 2, 0.2};
-    manual_seed(1337);
-    auto model = make_model("gpt", config);
-    model->train();
-    manual_seed(3);
-    const auto batch = get_batch(data.train_data, 12, 16, default_generator());
+    auto [model, batch] = model_and_batch();
     double largest = 0;
     for (const float g : step_gradients(*model, batch, 1)) largest = std::max(largest, double(std::abs(g)));
     CHECK(largest > 1e-2);  // gradients that mean something
