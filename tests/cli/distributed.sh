@@ -78,6 +78,11 @@ faults() {
     mpi -np 2 "$XGRAD" "${run[@]}" --batch-size 5
   ends "mismatched arguments" "rank 1 has seed 2, rank 0 has seed 1" 20 \
     mpi -np 1 "$XGRAD" "${run[@]}" --seed 1 : -np 1 "$XGRAD" "${run[@]}" --seed 2
+  # rank 1 with --threads 2 would run its micro-batch as 2 side by side, rank 0 as 1: refused at start-up
+  local run2=() prev=
+  for a in "${run[@]}"; do [ "$prev" = --threads ] && a=2; run2+=("$a"); prev=$a; done
+  ends "ranks with other thread counts" "rank 1 has micro-batches side by side 2, rank 0 has micro-batches side by side 1" 20 \
+    mpi --bind-to none -np 1 "$XGRAD" "${run[@]}" : -np 1 "$XGRAD" "${run2[@]}"
   ends "launcher's 2 ranks, library's 1" "the launcher started 2 ranks but this MPI library sees 1" 20 \
     env PMI_SIZE=2 "$XGRAD" "${run[@]}"
   ends "an error on rank 1 at step 3" "rank 1 of 2: step 3: failing as XGRAD_TEST_FAIL_AT_STEP asks" 20 \
