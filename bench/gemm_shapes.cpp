@@ -3,8 +3,8 @@
 // GFLOP/s of blas::gemm for each product shape of a training step, the median
 // of `reps` calls, on one OpenMP thread.
 //   build/bench_gemm_shapes [reps]
-// Prints one line per shape: name, M N K, the flags, GFLOP/s, and the share of
-// a step's product FLOPs that shape carries.
+// Prints one line per shape: name, M N K, GFLOP/s and the share of a layer's
+// Linear FLOPs that shape carries; then the attention's batched products.
 #include "autograd/blas.hpp"
 
 #include <omp.h>
@@ -63,4 +63,27 @@ int main(int argc, char** argv) {
     }
     std::printf("a layer's products: %.1f GFLOP in %.1f ms, %.1f GFLOP/s\n", total_flop / 1e9, total_seconds * 1e3,
                 total_flop / total_seconds / 1e9);
+
+    // The attention's products, one per batch row and head: 32 x 6 of them a layer.
+    const std::size_t T = 256, batch = 32 * 6;
+    const Shape attention[] = {
+        {"wei = q @ k^T (k transposed first)", false, false, T, T, hs, 0.0f, 1},
+        {"out = wei @ v", false, false, T, hs, T, 0.0f, 1},
+        {"dwei = dout @ v^T", false, true, T, T, hs, 0.0f, 1},
+        {"dv += wei^T @ dout", true, false, T, hs, T, 1.0f, 1},
+        {"dq += dwei @ k", false, false, T, hs, T, 1.0f, 1},
+        {"dk^T += q^T @ dwei", true, false, hs, T, T, 1.0f, 1},
+    };
+    for (const Shape& s : attention) {
+        std::vector<float> a(batch * s.M * s.K, 0.01f), b(batch * s.K * s.N, 0.02f), c(batch * s.M * s.N, 0.0f);
+        std::vector<double> seconds;
+        for (int r = 0; r <= reps; ++r) {
+            const auto start = std::chrono::steady_clock::now();
+            xgrad::blas::gemm_batched(s.trans_a, s.trans_b, batch, s.M, s.N, s.K, a.data(), b.data(), s.beta, c.data());
+            if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+        std::sort(seconds.begin(), seconds.end());
+        const double t = seconds[seconds.size() / 2], flop = 2.0 * batch * s.M * s.N * s.K;
+        std::printf("%-36s %zu x (%zu %zu %zu)  %6.1f GFLOP/s\n", s.name, batch, s.M, s.N, s.K, flop / t / 1e9);
+    }
 }
