@@ -213,16 +213,23 @@ TEST_CASE("training is deterministic with --threads 1, and Ctrl-C then --resume 
 
 TEST_CASE("--threads 2 runs the micro-batches side by side: --threads 1 --grad-accum 2's bits, and --threads 1's evaluations") {
     // One run's log and weights; dropout 0.1, so each half's masks count too.
-    const auto run = [](int threads, int grad_accum, const char* name) {
+    const auto options = [](int threads, int grad_accum, const char* name) {
         TrainOptions o = small_run();
         o.max_iters = 30, o.eval_interval = 10, o.eval_iters = 3;  // 3 batches: two side by side, then one alone
         o.threads = threads, o.grad_accum = grad_accum;
         o.out = (temp_dir() / (std::string(name) + ".safetensors")).string();
         o.log = (temp_dir() / (std::string(name) + ".jsonl")).string();
-        std::ostringstream out;
-        REQUIRE(train(o, out) == 0);
+        return o;
+    };
+    const auto result = [](const TrainOptions& o) {
         std::ifstream in(o.out, std::ios::binary);
         return std::pair{logged_steps(o.log), std::string(std::istreambuf_iterator<char>(in), {})};
+    };
+    const auto run = [&](int threads, int grad_accum, const char* name) {
+        const TrainOptions o = options(threads, grad_accum, name);
+        std::ostringstream out;
+        REQUIRE(train(o, out) == 0);
+        return result(o);
     };
     const auto [two_threads_log, two_threads_weights] = run(2, 1, "two_threads");
     const auto [accum_log, accum_weights] = run(1, 2, "accum");
@@ -235,6 +242,18 @@ TEST_CASE("--threads 2 runs the micro-batches side by side: --threads 1 --grad-a
     CHECK(rounds_log == four_log);
     CHECK(rounds_weights == four_weights);
     CHECK(rounds_weights != two_threads_weights);
+    // Ctrl-C during step 17, then --resume on 2 threads: the uninterrupted run's log and bytes
+    TrainOptions cut = options(2, 1, "cut");
+    cut.on_step = [](long long step, double) {
+        if (step == 17) std::raise(SIGINT);
+    };
+    std::ostringstream first, second;
+    REQUIRE(train(cut, first) == 130);
+    TrainOptions resumed = options(2, 1, "cut");
+    resumed.resume = resumed.out;
+    REQUIRE(train(resumed, second) == 0);
+    CHECK(second.str().find("at step 18") != std::string::npos);
+    CHECK(result(resumed) == std::pair{two_threads_log, two_threads_weights});
     CHECK(two_threads_weights != one_thread_weights);  // a batch in two halves does sum in another order
     // before the first step the weights are the same, so the evaluation, whose
     // batches run whole, one per thread, must be exactly one thread's
