@@ -25,6 +25,19 @@ struct Shape {
     int per_layer;  // how many a layer's step runs
 };
 
+// The median of `reps` calls of product(), after one that warms up.
+template <class F>
+double median_seconds(int reps, F product) {
+    std::vector<double> seconds;
+    for (int r = 0; r <= reps; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        product();
+        if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    return seconds[seconds.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,14 +62,10 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) total_flop += 2.0 * s.M * s.N * s.K * s.per_layer;
     for (const Shape& s : shapes) {
         std::vector<float> a(s.M * s.K, 0.01f), b(s.K * s.N, 0.02f), c(s.M * s.N, 0.0f);
-        std::vector<double> seconds;
-        for (int r = 0; r <= reps; ++r) {  // the first call warms up
-            const auto start = std::chrono::steady_clock::now();
+        const double t = median_seconds(reps, [&] {
             xgrad::blas::gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, a.data(), b.data(), s.beta, c.data());
-            if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-        std::sort(seconds.begin(), seconds.end());
-        const double t = seconds[seconds.size() / 2], flop = 2.0 * s.M * s.N * s.K;
+        });
+        const double flop = 2.0 * s.M * s.N * s.K;
         total_seconds += t * s.per_layer;
         std::printf("%-36s %5zu %5zu %5zu  %6.1f GFLOP/s  %4.1f%% of the products\n", s.name, s.M, s.N, s.K,
                     flop / t / 1e9, 100 * flop * s.per_layer / total_flop);
@@ -76,14 +85,10 @@ int main(int argc, char** argv) {
     };
     for (const Shape& s : attention) {
         std::vector<float> a(batch * s.M * s.K, 0.01f), b(batch * s.K * s.N, 0.02f), c(batch * s.M * s.N, 0.0f);
-        std::vector<double> seconds;
-        for (int r = 0; r <= reps; ++r) {
-            const auto start = std::chrono::steady_clock::now();
+        const double t = median_seconds(reps, [&] {
             xgrad::blas::gemm_batched(s.trans_a, s.trans_b, batch, s.M, s.N, s.K, a.data(), b.data(), s.beta, c.data());
-            if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-        std::sort(seconds.begin(), seconds.end());
-        const double t = seconds[seconds.size() / 2], flop = 2.0 * batch * s.M * s.N * s.K;
+        });
+        const double flop = 2.0 * batch * s.M * s.N * s.K;
         std::printf("%-36s %zu x (%zu %zu %zu)  %6.1f GFLOP/s\n", s.name, batch, s.M, s.N, s.K, flop / t / 1e9);
     }
 }
