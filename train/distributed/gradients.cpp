@@ -3,27 +3,20 @@
 
 #include "train/distributed/distributed.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdlib>
 
 namespace xgrad::dist {
 
 void backward_adding(Tensor& loss, const nn::NamedTensors& params, int micro_step) {
-    if (micro_step == 0) {  // the first micro-batch: nothing to add to (zero_grad ran before)
+    std::vector<LeafGradients> sink(1);
+    {
+        const LeafGradients::Scope into(sink[0]);
         loss.backward();
-        return;
     }
-    std::vector<Array> before;
-    for (auto [name, p] : params) {
-        before.push_back(std::move(p.grad()));
-        p.zero_grad();
-    }
-    loss.backward();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        Tensor p = params[i].second;
-        add_gradient(before[i], p.grad());  // the sum so far plus this micro-batch's
-        p.grad() = std::move(before[i]);
-    }
+    add_micro_batch_gradients(params, micro_step, sink);
 }
 
 void add_gradient(Array& sum, const Array& g) {
@@ -31,6 +24,31 @@ void add_gradient(Array& sum, const Array& g) {
     const Scalar* add = g.data();
     const std::size_t n = sum.size();
     for (std::size_t j = 0; j < n; ++j) s[j] = s[j] + add[j];
+}
+
+void add_micro_batch_gradients(const nn::NamedTensors& params, int first, std::vector<LeafGradients>& sinks,
+                               int threads) {
+    const auto n_params = static_cast<std::ptrdiff_t>(params.size());
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (std::ptrdiff_t i = 0; i < n_params; ++i) {
+        Tensor p = params[static_cast<std::size_t>(i)].second;
+        Node& node = *p.node();
+        for (std::size_t s = 0; s < sinks.size(); ++s) {
+            Array* g = sinks[s].find(p);
+            if (first + static_cast<int>(s) == 0) {  // micro-batch 0: its gradient, or none
+                if (g == nullptr) continue;
+                if (node.has_grad) {
+                    add_gradient(node.grad, *g);
+                } else {
+                    node.grad = std::move(*g);  // computed from zero, as a plain backward() would
+                    node.has_grad = true;
+                }
+                continue;
+            }
+            Array& sum = node.grad_buffer();  // zeros if nothing was added yet
+            if (g != nullptr) add_gradient(sum, *g);
+        }
+    }
 }
 
 std::vector<float> flatten_gradients(const nn::NamedTensors& params) {

@@ -11,8 +11,18 @@
 namespace xgrad::dist {
 
 // loss.backward(), its gradients added to those of the micro-batches before
-// (micro_step > 0) rather than accumulated into them inside the backward pass.
+// (micro_step > 0) rather than accumulated into them inside the backward pass:
+// the backward runs into a LeafGradients sink, then add_micro_batch_gradients.
 void backward_adding(Tensor& loss, const nn::NamedTensors& params, int micro_step);
+
+// The parameters' gradients of micro-batches first, first + 1, ... (sinks[0],
+// sinks[1], ..., each filled by one backward pass under its LeafGradients
+// scope), added into the parameters' grads in that order: micro-batch 0's
+// becomes the parameter's own, each later one is added to the sum so far
+// (zeros where no micro-batch reached the parameter). The parameters are
+// shared out between `threads` threads; each one's additions stay in order.
+void add_micro_batch_gradients(const nn::NamedTensors& params, int first, std::vector<LeafGradients>& sinks,
+                               int threads = 1);
 
 // sum = sum + g, element by element: one micro-batch's gradient added to the sum of those before it.
 void add_gradient(Array& sum, const Array& g);

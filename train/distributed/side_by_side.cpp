@@ -39,31 +39,8 @@ void backward_side_by_side(const nn::NamedTensors& params, int first, int count,
     for (const std::exception_ptr& e : errors) {
         if (e) std::rethrow_exception(e);
     }
-    // The sum so far plus micro-batch first, then first + 1, ...: what
-    // backward_adding does for each in turn (micro-batch 0's gradient is its
-    // backward's own; each later one is added to the sum, which is zeros for
-    // a parameter no micro-batch reached). Each parameter's sum is on one thread.
-    const auto n_params = static_cast<std::ptrdiff_t>(params.size());
-#pragma omp parallel for schedule(dynamic) num_threads(count)
-    for (std::ptrdiff_t i = 0; i < n_params; ++i) {
-        Tensor p = params[static_cast<std::size_t>(i)].second;
-        Node& node = *p.node();
-        for (std::size_t s = 0; s < sinks.size(); ++s) {
-            Array* g = sinks[s].find(p);
-            if (first + static_cast<int>(s) == 0) {  // backward() alone: its gradient, or none
-                if (g == nullptr) continue;
-                if (node.has_grad) {
-                    add_gradient(node.grad, *g);
-                } else {
-                    node.grad = std::move(*g);
-                    node.has_grad = true;
-                }
-                continue;
-            }
-            Array& sum = node.grad_buffer();  // zeros if nothing was added yet, as backward_adding's p.grad()
-            if (g != nullptr) add_gradient(sum, *g);
-        }
-    }
+    // micro-batch first's gradients, then first + 1's, ...: backward_adding's order (gradients.hpp)
+    add_micro_batch_gradients(params, first, sinks, count);
 }
 
 }  // namespace xgrad::dist
