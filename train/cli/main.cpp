@@ -7,6 +7,7 @@
 #include "autograd/error.hpp"
 #include "train/analysis/heads_command.hpp"
 #include "train/cli/commands.hpp"
+#include "train/cli/heap.hpp"
 #include "train/cli/presets.hpp"
 #include "train/cli/run_options.hpp"
 #include "train/distributed/distributed.hpp"
@@ -24,7 +25,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <tuple>
-#include <malloc.h>
 #include <omp.h>
 #include <iostream>
 #include <new>
@@ -246,17 +246,8 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Keep freed activation buffers in the heap for the next step instead of
-    // returning them to the kernel and taking page faults on every step
-    // (measured here: a fresh 32 MB buffer cost 14.6 ms with glibc's
-    // defaults, 0.4 ms with these thresholds). -1 never trims: a lecture-size
-    // step frees gigabytes at once, more than any finite threshold here.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, -1);
-    // No fastbins: with them, every larger request first consolidated the
-    // small freed blocks (malloc_consolidate, ~5% of a one-thread tiny step
-    // in perf); without, tiny trains about 4% faster (docs/performance.md).
-    mallopt(M_MXFAST, 0);
+    rerun_with_huge_pages(argv);  // returns unless it re-runs the program
+    keep_freed_memory();
     CLI::App app{"xgrad: a from-scratch autograd engine and the GPT of \"Let's build GPT\", on your CPU"};
     app.require_subcommand(1);
     // A flag given twice takes its last value (a script can append overrides).
@@ -265,7 +256,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", [] {
         return std::string("xgrad\nfloat matrix products: libxsmm kernels for ") + xgrad::blas::float_kernel_name() +
                " (LIBXSMM_TARGET can choose another)\ndouble matrix products (gradient checks): OpenBLAS, kernel " +
-               xgrad::blas::core_name() + "\nthreads: " + std::to_string(omp_get_max_threads());
+               xgrad::blas::core_name() + "\nthreads: " + std::to_string(omp_get_max_threads()) + "\n" +
+               huge_pages_description();
     });
     int exit_code = 0;
     add_train(app, exit_code);
