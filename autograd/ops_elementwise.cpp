@@ -36,16 +36,22 @@ Array map(const Array& x, F f) {
 // Adds grad, summed down to t's shape when t was broadcast, into t's grad. The
 // common same-shape case (a residual connection) is one loop with no copy.
 void add_reduced_grad(const GradOnly& t, const Array& grad, Scalar sign = 1) {
-    Scalar* g = grad_ptr(t);
-    if (!g) return;
+    if (!t.node) return;
     if (grad.shape() != t.shape) {
         accumulate_grad(t, sign * sum_to(grad, t.shape));
         return;
     }
+    const detail::GradTarget target = detail::grad_target(t);
+    Scalar* g = target.data;
     const Scalar* dy = grad.data();
     const std::size_t n = grad.size();
+    if (target.add) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
-    for (std::size_t i = 0; i < n; ++i) g[i] += sign * dy[i];
+        for (std::size_t i = 0; i < n; ++i) g[i] += sign * dy[i];
+    } else {
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
+        for (std::size_t i = 0; i < n; ++i) g[i] = sign * dy[i];
+    }
 }
 
 // Checks that two shapes broadcast as in NumPy: aligned at the right, each pair
@@ -204,12 +210,18 @@ Tensor relu(const Tensor& a) {
     Array y = map(a.data(), [](Scalar x) { return x < 0 ? Scalar(0) : x; });  // NaN stays NaN, as in PyTorch
     // dy/da = 1 where the input was positive (where the output is), else 0
     return Tensor::from_op(std::move(y), "relu", {a}, [a = GradOnly(a)](const Node& out) {
-        Scalar* g = grad_ptr(a);
+        const detail::GradTarget target = detail::grad_target(a);
+        Scalar* g = target.data;
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
         const std::size_t n = out.grad.size();
+        if (target.add) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
-        for (std::size_t i = 0; i < n; ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
+            for (std::size_t i = 0; i < n; ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);
+        } else {
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
+            for (std::size_t i = 0; i < n; ++i) g[i] = y[i] > 0 ? dy[i] : Scalar(0);
+        }
     });
 }
 

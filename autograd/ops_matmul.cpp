@@ -40,18 +40,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         const Scalar* dy = out.grad.data();       // (batch, M, N)
         const Scalar* pa = a.data().data();       // (batch, M, K)
         const Scalar* pb = b.data().data();       // (batch, K, N) or (K, N)
-        if (Scalar* da = detail::grad_ptr(a)) {   // dA (M,K) += dY (M,N) @ Bᵀ (N,K)
+        // beta 1 adds into the gradient; beta 0 writes it, on its first contribution (grad_target)
+        if (const detail::GradTarget da = detail::grad_target(a)) {   // dA (M,K) += dY (M,N) @ Bᵀ (N,K)
+            const Scalar beta = da.add ? Scalar(1) : Scalar(0);
             if (shared_b) {
-                blas::gemm(false, true, batch * M, K, N, Scalar(1), dy, pb, Scalar(1), da);
+                blas::gemm(false, true, batch * M, K, N, Scalar(1), dy, pb, beta, da.data);
             } else {
-                blas::gemm_batched(false, true, batch, M, K, N, dy, pb, Scalar(1), da);
+                blas::gemm_batched(false, true, batch, M, K, N, dy, pb, beta, da.data);
             }
         }
-        if (Scalar* db = detail::grad_ptr(b)) {   // dB (K,N) += Aᵀ (K,M) @ dY (M,N)
+        if (const detail::GradTarget db = detail::grad_target(b)) {   // dB (K,N) += Aᵀ (K,M) @ dY (M,N)
+            const Scalar beta = db.add ? Scalar(1) : Scalar(0);
             if (shared_b) {  // summed over the batch: one call over (batch*M) rows
-                blas::gemm(true, false, K, N, batch * M, Scalar(1), pa, dy, Scalar(1), db);
+                blas::gemm(true, false, K, N, batch * M, Scalar(1), pa, dy, beta, db.data);
             } else {
-                blas::gemm_batched(true, false, batch, K, N, M, pa, dy, Scalar(1), db);
+                blas::gemm_batched(true, false, batch, K, N, M, pa, dy, beta, db.data);
             }
         }
     }, /*backward_reads_output=*/false);  // it reads its inputs a and b, not its output
@@ -88,11 +91,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return Tensor::from_op(std::move(y), "linear", {x, weight, bias},
                            [x, weight, bias = detail::GradOnly(bias), rows, in, out_features](const Node& out) {
         const Scalar* dy = out.grad.data();  // (rows, out)
-        if (Scalar* dx = detail::grad_ptr(x)) {          // dx (rows,in) += dy (rows,out) @ W (out,in)
-            blas::gemm(false, false, rows, in, out_features, Scalar(1), dy, weight.data().data(), Scalar(1), dx);
+        // beta 1 adds into the gradient; beta 0 writes it, on its first contribution (grad_target)
+        if (const detail::GradTarget dx = detail::grad_target(x)) {  // dx (rows,in) += dy (rows,out) @ W (out,in)
+            blas::gemm(false, false, rows, in, out_features, Scalar(1), dy, weight.data().data(),
+                       dx.add ? Scalar(1) : Scalar(0), dx.data);
         }
-        if (Scalar* dw = detail::grad_ptr(weight)) {     // dW (out,in) += dyᵀ (out,rows) @ x (rows,in)
-            blas::gemm(true, false, out_features, in, rows, Scalar(1), dy, x.data().data(), Scalar(1), dw);
+        if (const detail::GradTarget dw = detail::grad_target(weight)) {  // dW (out,in) += dyᵀ (out,rows) @ x (rows,in)
+            blas::gemm(true, false, out_features, in, rows, Scalar(1), dy, x.data().data(),
+                       dw.add ? Scalar(1) : Scalar(0), dw.data);
         }
         if (Scalar* db = detail::grad_ptr(bias)) {       // db (out) += dy summed over rows
             for (std::size_t r = 0; r < rows; ++r, dy += out_features) {

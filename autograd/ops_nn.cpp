@@ -53,7 +53,7 @@ Tensor softmax(const Tensor& a, int dim) {
     }
     return Tensor::from_op(std::move(y), "softmax", {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
         // y = softmax(x):  dx_i = y_i * (dy_i - sum_j dy_j y_j)
-        Scalar* dx = detail::grad_ptr(a);
+        const detail::GradTarget dx = detail::grad_target(a);
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
 #pragma omp parallel for schedule(static) if (outer * n * inner > kParallelElements)
@@ -63,15 +63,20 @@ Tensor softmax(const Tensor& a, int dim) {
                 Scalar dot = 0;
                 if (inner == 1) {  // a contiguous row (attention's): the same two lines, several lanes at a time
                     const Scalar *y_row = y + base, *dy_row = dy + base;
-                    Scalar* dx_row = dx + base;
+                    Scalar* dx_row = dx.data + base;
 #pragma omp simd reduction(+ : dot)
                     for (std::size_t i = 0; i < n; ++i) dot += dy_row[i] * y_row[i];
+                    if (dx.add) {
 #pragma omp simd
-                    for (std::size_t i = 0; i < n; ++i) dx_row[i] += y_row[i] * (dy_row[i] - dot);
+                        for (std::size_t i = 0; i < n; ++i) dx_row[i] += y_row[i] * (dy_row[i] - dot);
+                    } else {
+#pragma omp simd
+                        for (std::size_t i = 0; i < n; ++i) dx_row[i] = y_row[i] * (dy_row[i] - dot);
+                    }
                 } else {
                     for (std::size_t i = 0; i < n; ++i) dot += dy[base + i * inner] * y[base + i * inner];
                     for (std::size_t i = 0; i < n; ++i) {
-                        dx[base + i * inner] += y[base + i * inner] * (dy[base + i * inner] - dot);
+                        dx.put(base + i * inner, y[base + i * inner] * (dy[base + i * inner] - dot));
                     }
                 }
             }
@@ -154,15 +159,20 @@ Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
     return Tensor::from_op(std::move(y), "masked_fill", {a},
                            [a = GradOnly(a), filled = std::move(filled), period, repeat](const Node& out) {
         // filled entries are constants: no gradient flows through them
-        Scalar* g = detail::grad_ptr(a);
+        const detail::GradTarget g = detail::grad_target(a);
         const Scalar* f = filled.data();
         const Scalar* pdy = out.grad.data();
 #pragma omp parallel for schedule(static) if (repeat > 1 && period * repeat > kParallelElements)
         for (std::size_t r = 0; r < repeat; ++r) {
             const Scalar* dy = pdy + r * period;
-            Scalar* gr = g + r * period;
+            Scalar* gr = g.data + r * period;
+            if (g.add) {
 #pragma omp simd
-            for (std::size_t i = 0; i < period; ++i) gr[i] += f[i] != 0 ? Scalar(0) : dy[i];
+                for (std::size_t i = 0; i < period; ++i) gr[i] += f[i] != 0 ? Scalar(0) : dy[i];
+            } else {
+#pragma omp simd
+                for (std::size_t i = 0; i < period; ++i) gr[i] = f[i] != 0 ? Scalar(0) : dy[i];
+            }
         }
     }, /*backward_reads_output=*/false);
 }
@@ -335,13 +345,19 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
         py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }
     return Tensor::from_op(std::move(y), "dropout", {x}, [x = GradOnly(x), keep = std::move(keep), scale](const Node& out) {
-        Scalar* g = detail::grad_ptr(x);
+        const detail::GradTarget target = detail::grad_target(x);
+        Scalar* g = target.data;
         const Scalar* dy = out.grad.data();
         const std::uint8_t* pk = keep.data();
         const std::size_t n = keep.size();
         const Scalar s = scale;  // a local, not the closure's member: the loop then vectorises
+        if (target.add) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
-        for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (pk[i] ? s : Scalar(0));
+            for (std::size_t i = 0; i < n; ++i) g[i] += dy[i] * (pk[i] ? s : Scalar(0));
+        } else {
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
+            for (std::size_t i = 0; i < n; ++i) g[i] = dy[i] * (pk[i] ? s : Scalar(0));
+        }
     }, /*backward_reads_output=*/false);
 }
 

@@ -92,7 +92,8 @@ Tensor transpose_last_two(const Tensor& a) {
     transpose_matrices(a.data().data(), y.data(), batch, M, N, false);
     return Tensor::from_op(std::move(y), "transpose", {a}, [a = GradOnly(a), batch, M, N](const Node& out) {
         // the gradient of a transpose is the transpose of the gradient
-        transpose_matrices(out.grad.data(), detail::grad_ptr(a), batch, N, M, true);
+        const detail::GradTarget g = detail::grad_target(a);
+        transpose_matrices(out.grad.data(), g.data, batch, N, M, g.add);
     }, /*backward_reads_output=*/false);
 }
 
@@ -155,10 +156,15 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
         std::size_t offset = 0;
         for (const GradOnly& t : inputs) {
             const std::size_t band = t.shape[d] * inner;
-            if (Scalar* g = detail::grad_ptr(t)) {
+            if (const detail::GradTarget g = detail::grad_target(t)) {
                 for (std::size_t o = 0; o < outer; ++o) {
                     const Scalar* dy = out.grad.data() + (o * n_out + offset) * inner;
-                    for (std::size_t j = 0; j < band; ++j) g[o * band + j] += dy[j];
+                    Scalar* go = g.data + o * band;
+                    if (g.add) {
+                        for (std::size_t j = 0; j < band; ++j) go[j] += dy[j];
+                    } else {
+                        std::copy_n(dy, band, go);
+                    }
                 }
             }
             offset += t.shape[d];

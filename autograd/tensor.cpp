@@ -77,6 +77,14 @@ Array& Node::grad_buffer() {
     return grad;
 }
 
+Array& Node::grad_buffer_to_write(bool& add) {
+    add = has_grad || (active_sink != nullptr && is_leaf());
+    if (add) return grad_buffer();
+    grad = Array::from_shape(shape());
+    has_grad = true;
+    return grad;
+}
+
 Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;

@@ -76,6 +76,13 @@ struct Node {
     ~Node();  // frees a long chain of parents without recursion
 
     Array& grad_buffer();  // this node's grad, allocated as zeros on first call
+    // For a backward that writes every element of this node's grad: on the
+    // first contribution the buffer is allocated but not filled and `add` is
+    // set false (write, do not add: the same values as adding into zeros,
+    // without the pass that writes the zeros and the one that reads them
+    // back); afterwards, or for a leaf under a LeafGradients sink, it is
+    // grad_buffer() and `add` is true.
+    Array& grad_buffer_to_write(bool& add);
     // No op made it (or its graph was never recorded): a parameter, an input.
     bool is_leaf() const { return !backward_fn && parents.empty() && !graph_released; }
 };

@@ -38,6 +38,7 @@ CONFIGS = {
                     warmup=1, iters=2, reps=1, sample_reps=1),
 }
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS")
+HUGE_ON, HUGE_OFF = "glibc.malloc.hugetlb=1", "glibc.malloc.hugetlb=0"  # glibc's tunable for malloc's THP
 
 
 def log(msg):
@@ -101,7 +102,7 @@ class Variant:
 
     def __init__(self, side, label, threads, blas_threads=0, env=None):
         self.side, self.label, self.threads, self.blas_threads = side, label, threads, blas_threads
-        self.env = env or {}  # added to the environment (xgrad: LIBXSMM_TARGET)
+        self.env = env or {}  # added to the environment (LIBXSMM_TARGET, GLIBC_TUNABLES)
 
 
 def xgrad_env(base, threads, extra=None):
@@ -112,8 +113,10 @@ def xgrad_env(base, threads, extra=None):
     return env
 
 
-def torch_env(base):
-    return {k: v for k, v in base.items() if k not in THREAD_VARS}
+def torch_env(base, extra=None):
+    env = {k: v for k, v in base.items() if k not in THREAD_VARS}
+    env.update(extra or {})
+    return env
 
 
 def model_flags(c):
@@ -165,7 +168,7 @@ def torch_step_seconds(a, c, v, workdir):
     cmd = [a.torch_python, os.path.join(BENCH, "torch_reference.py"), "train", "--data", a.data,
            *model_flags(c), "--warmup", c["warmup"], "--iters", c["iters"],
            "--threads", v.threads, "--blas-threads", v.blas_threads]
-    r = check(run(cmd, torch_env(a.env), workdir, a.timeout), "torch_reference.py train")
+    r = check(run(cmd, torch_env(a.env, v.env), workdir, a.timeout), "torch_reference.py train")
     rep = last_json(r.out, "torch_reference.py train")
     return rep["seconds_per_iter"], r.maxrss_kb, rep
 
@@ -190,7 +193,7 @@ def xgrad_sample_tps(a, v, method, tokens, ck, workdir):
 def torch_sample_tps(a, v, method, tokens, ck, workdir):
     cmd = [a.torch_python, os.path.join(BENCH, "torch_reference.py"), "sample", "--data", a.data,
            "--checkpoint", ck, "--tokens", tokens, "--threads", v.threads, "--blas-threads", v.blas_threads]
-    r = check(run(cmd, torch_env(a.env), workdir, a.timeout), "torch_reference.py sample")
+    r = check(run(cmd, torch_env(a.env, v.env), workdir, a.timeout), "torch_reference.py sample")
     rep = last_json(r.out, "torch_reference.py sample")
     return rep["tokens_per_s"], r.maxrss_kb, rep
 
@@ -476,6 +479,9 @@ def parse_args():
                         "(default 1:2,1:1)")
     p.add_argument("--torch-python", default="/usr/bin/python3", help="python with torch (default /usr/bin/python3)")
     p.add_argument("--no-torch", action="store_true", help="xgrad only")
+    p.add_argument("--huge-pages-rows", action="store_true",
+                   help="two more rows: xgrad without transparent huge pages for its heap (GLIBC_TUNABLES=" + HUGE_OFF +
+                        "), PyTorch's first thread setting with them (" + HUGE_ON + ")")
     p.add_argument("--native-kernel", action="store_true",
                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both sides (OpenBLAS picks from the CPU)")
     p.add_argument("--peak-gflops", type=float, help="the machine's fp32 peak for %% peak (default: measured, "
@@ -523,6 +529,13 @@ def make_variants(a, have_torch):
         xs.append(Variant("xgrad", f"xgrad --threads default ({cores}), AVX2", 0, env={"LIBXSMM_TARGET": "hsw"}))
     ts = [Variant("torch", f"PyTorch threads {t}, OpenBLAS {b if b > 0 else 'as torch'}", t, b)
           for t, b in a.torch_thread_list] if have_torch else []
+    if a.huge_pages_rows:
+        # xgrad asks glibc for transparent huge pages by itself (train/cli/heap.cpp); these rows turn
+        # that off for xgrad and on for PyTorch's first setting, to show what it is worth to each side
+        xs.append(Variant("xgrad", f"xgrad --threads default ({cores}), no huge pages", 0, env={"GLIBC_TUNABLES": HUGE_OFF}))
+        if ts:
+            t = ts[0]
+            ts.append(Variant("torch", t.label + ", huge pages", t.threads, t.blas_threads, env={"GLIBC_TUNABLES": HUGE_ON}))
     return xs + ts, interleave(xs, ts)
 
 

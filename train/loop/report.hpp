@@ -6,6 +6,7 @@
 // (train/loop/train.cpp), which also time their steps with the clock here.
 #pragma once
 
+#include "autograd/profiler.hpp"
 #include "models/language_model.hpp"
 #include "train/loop/estimate_loss.hpp"
 #include "train/loop/options.hpp"
@@ -15,6 +16,7 @@
 #include <cstddef>
 #include <fstream>
 #include <iosfwd>
+#include <map>
 #include <string>
 
 namespace xgrad {
@@ -69,6 +71,8 @@ private:
     std::ofstream log_;
     double train_seconds_ = 0;  // in training steps only: no evaluation, no saving
     long long steps_done_ = 0;
+    std::map<std::string, profiler::OpTime> first_step_;  // the profile after this run's first step
+    double first_step_seconds_ = 0;
     double last_train_ = NAN, last_val_ = NAN;
     Clock::time_point run_start_ = Clock::now();
 };
