@@ -40,12 +40,15 @@ elif [ "$kernel" = madvise ]; then
     sleep 0.1
   done
   check "the same pid runs with the tunable" 1 "$seen"
-  for _ in $(seq 100); do [ -s "$T/run.jsonl" ] && break; sleep 0.1; done
+  # under its own name (ps, top, pgrep), not "exe" from /proc/self/exe
+  check "the process's name" "$(basename "$X")" "$(cat "/proc/$pid/comm" 2>/dev/null)"
+  for _ in $(seq 300); do [ -s "$T/run.jsonl" ] && break; sleep 0.1; done
   if [ -s "$T/run.jsonl" ]; then pass; else fail "the re-run's --log: nothing written ($(head -c 300 "$T/train.out"))"; fi
   sleep 1
   echo "AnonHugePages of the training run after ~1 s: $(awk '/AnonHugePages/ {print $2, $3}' "/proc/$pid/smaps_rollup" 2>/dev/null)"
   kill -INT "$pid"
   wait "$pid"
+  check "Ctrl-C ends the re-run as it ends any run (128 + SIGINT)" 130 $?
 else
   # The kernel's "always" needs no request and "never" refuses it: nothing is re-run.
   want=no; [ "$kernel" = always ] && want=yes

@@ -3,7 +3,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <climits>
 #include <malloc.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 namespace xgrad {
@@ -11,6 +13,7 @@ namespace xgrad {
 namespace {
 
 constexpr const char* kTunable = "glibc.malloc.hugetlb";
+constexpr const char* kRerunMark = "XGRAD_HEAP_RERUN";  // set for the re-run only, and removed by it
 
 // The kernel's setting, the bracketed word of "always [madvise] never".
 std::string kernel_huge_pages() {
@@ -30,16 +33,30 @@ std::string tunables() {
 }  // namespace
 
 void rerun_with_huge_pages(char** argv) {
-#if defined(__SANITIZE_ADDRESS__)
-    // The sanitizer's own allocator ignores glibc's tunables.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // The sanitizers' own allocators ignore glibc's tunables.
     (void)argv;
 #else
+    // This is the re-run: go on, whatever glibc made of the tunable (in
+    // secure mode, setuid or file capabilities, it drops it: without this
+    // mark the program would run itself again forever).
+    if (std::getenv(kRerunMark)) {
+        unsetenv(kRerunMark);
+        return;
+    }
     const std::string given = tunables();
-    if (given.find(kTunable) != std::string::npos || kernel_huge_pages() != "madvise") return;
+    if (getauxval(AT_SECURE) || given.find(kTunable) != std::string::npos || kernel_huge_pages() != "madvise") return;
+    // The program's own path, not /proc/self/exe, whose name ("exe") the
+    // process would take (ps, top, pgrep).
+    char path[PATH_MAX];
+    const ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (length <= 0) return;
+    path[length] = '\0';
     const std::string wanted = (given.empty() ? "" : given + ":") + kTunable + "=1";
-    if (setenv("GLIBC_TUNABLES", wanted.c_str(), 1) != 0) return;
-    execv("/proc/self/exe", argv);
+    if (setenv("GLIBC_TUNABLES", wanted.c_str(), 1) != 0 || setenv(kRerunMark, "1", 1) != 0) return;
+    execv(path, argv);
     // Only reached when the re-run could not start: go on without.
+    unsetenv(kRerunMark);
     if (given.empty()) unsetenv("GLIBC_TUNABLES");
     else setenv("GLIBC_TUNABLES", given.c_str(), 1);
 #endif
@@ -50,7 +67,7 @@ std::string huge_pages_description() {
     const std::string settings = "kernel: " + (kernel.empty() ? std::string("unknown") : kernel) +
                                  (given.empty() ? "" : ", GLIBC_TUNABLES=" + given);
     const std::string line = "transparent huge pages for the heap: ";
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     return line + "no, the sanitizer's allocator (" + settings + ")";
 #else
     const bool asked = kernel == "always" || (kernel == "madvise" && given.find(std::string(kTunable) + "=1") !=
