@@ -44,11 +44,11 @@ using BackwardFn = std::function<void(const Node& out)>;
 struct Node {
     Array data;
     Array grad;              // meaningful only when has_grad
-    bool has_grad = false;   // grads are allocated (as zeros) on first use
+    bool has_grad = false;   // allocated on first use: as zeros, or unfilled for a backward that writes it all
     bool requires_grad = false;
     const char* op = "leaf"; // the op's name as the engine calls it: "matmul", "softmax", ...
     std::vector<std::shared_ptr<Node>> parents;
-    BackwardFn backward_fn;  // reads out.grad, accumulates into the parents' grads
+    BackwardFn backward_fn;  // reads out.grad, adds into the parents' grads (or writes the first contribution)
 
     // Saving memory as PyTorch's saved tensors do: an intermediate's values are
     // freed as soon as nothing can read them any more, that is when no Tensor

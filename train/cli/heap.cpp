@@ -1,7 +1,6 @@
 #include "train/cli/heap.hpp"
 
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <climits>
 #include <malloc.h>
