@@ -11,7 +11,8 @@ namespace xgrad {
 // glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, so that malloc asks: glibc
 // reads its tunables only when a program starts. Returns (and the program
 // goes on as it is) when the kernel gives huge pages always or never, when
-// GLIBC_TUNABLES names glibc.malloc.hugetlb already (=0 turns it off), in
+// GLIBC_TUNABLES names glibc.malloc.hugetlb already (=0 turns it off), for
+// `xgrad serve` (a request would wait on fresh huge pages' first touch), in
 // secure mode (setuid), under a sanitizer, or when the re-run cannot start.
 // Measured in docs/performance.md.
 void rerun_with_huge_pages(char** argv);
