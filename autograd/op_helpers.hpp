@@ -105,6 +105,18 @@ inline GradTarget grad_target(const Tensor& t) {
 }
 inline GradTarget grad_target(const GradOnly& t) { return grad_target(t.node); }
 
+// grad_target for a backward that writes t's gradient element by element from
+// out.grad, reading dy[i] before writing dx[i] (relu, dropout, masked_fill,
+// softmax, the scalar forms): out.grad's own buffer, written over in place,
+// when the engine can spare it (Node::take_grad_of). Take out.grad's data
+// pointer and size before calling this.
+inline GradTarget grad_target_over(const GradOnly& t, const Node& out) {
+    if (t.node) {
+        if (Scalar* taken = t.node->take_grad_of(out)) return GradTarget{taken, false};
+    }
+    return grad_target(t.node);
+}
+
 template <class E>
 void accumulate_grad(const GradOnly& t, const E& contribution) {
     if (!t.node) return;

@@ -33,18 +33,21 @@ Array map(const Array& x, F f) {
     return y;
 }
 
-// Adds grad, summed down to t's shape when t was broadcast, into t's grad. The
-// common same-shape case (a residual connection) is one loop with no copy.
-void add_reduced_grad(const GradOnly& t, const Array& grad, Scalar sign = 1) {
+// Adds sign * out.grad, summed down to t's shape when t was broadcast, into
+// t's grad. The common same-shape case (a residual connection) is one loop
+// with no copy; with `last` (no later reader of out.grad in this backward) it
+// may run in place over out.grad's own buffer (grad_target_over).
+void add_reduced_grad(const GradOnly& t, const Node& out, Scalar sign = 1, bool last = false) {
     if (!t.node) return;
+    const Array& grad = out.grad;
     if (grad.shape() != t.shape) {
         accumulate_grad(t, sign * sum_to(grad, t.shape));
         return;
     }
-    const detail::GradTarget target = detail::grad_target(t);
-    Scalar* g = target.data;
     const Scalar* dy = grad.data();
     const std::size_t n = grad.size();
+    const detail::GradTarget target = last ? detail::grad_target_over(t, out) : detail::grad_target(t);
+    Scalar* g = target.data;
     if (target.add) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
         for (std::size_t i = 0; i < n; ++i) g[i] += sign * dy[i];
@@ -86,8 +89,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
         y = a.data() + b.data();
     }
     return Tensor::from_op(std::move(y), "add", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        add_reduced_grad(a, out.grad);
-        add_reduced_grad(b, out.grad);
+        if (b.shape == out.grad.shape()) {  // the second may take out.grad's buffer
+            add_reduced_grad(a, out);
+            add_reduced_grad(b, out, 1, /*last=*/true);
+        } else {                            // b was broadcast (a bias): summed first, then a may take it
+            add_reduced_grad(b, out);
+            add_reduced_grad(a, out, 1, /*last=*/true);
+        }
     }, /*backward_reads_output=*/false);
 }
 
@@ -97,8 +105,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     check_broadcast("sub", a.shape(), b.shape());
     Array y = a.data() - b.data();
     return Tensor::from_op(std::move(y), "sub", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        add_reduced_grad(a, out.grad);
-        add_reduced_grad(b, out.grad, Scalar(-1));
+        add_reduced_grad(a, out);
+        add_reduced_grad(b, out, Scalar(-1));
     }, /*backward_reads_output=*/false);
 }
 
@@ -128,15 +136,16 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, Scalar s) {
     a.expect_defined("add");
     Array y = map(a.data(), [s](Scalar x) { return x + s; });
-    return Tensor::from_op(std::move(y), "add", {a}, [a = GradOnly(a)](const Node& out) { add_reduced_grad(a, out.grad); },
-                           /*backward_reads_output=*/false);
+    return Tensor::from_op(std::move(y), "add", {a}, [a = GradOnly(a)](const Node& out) {
+        add_reduced_grad(a, out, 1, /*last=*/true);
+    }, /*backward_reads_output=*/false);
 }
 
 Tensor mul(const Tensor& a, Scalar s) {
     a.expect_defined("mul");
     Array y = map(a.data(), [s](Scalar x) { return x * s; });
     return Tensor::from_op(std::move(y), "mul", {a}, [a = GradOnly(a), s](const Node& out) {
-        add_reduced_grad(a, out.grad, s);
+        add_reduced_grad(a, out, s, /*last=*/true);
     }, /*backward_reads_output=*/false);
 }
 
@@ -144,7 +153,7 @@ Tensor rsub(const Tensor& a, Scalar s) {
     a.expect_defined("rsub");
     Array y = s - a.data();
     return Tensor::from_op(std::move(y), "rsub", {a}, [a = GradOnly(a)](const Node& out) {
-        add_reduced_grad(a, out.grad, Scalar(-1));
+        add_reduced_grad(a, out, Scalar(-1), /*last=*/true);
     }, /*backward_reads_output=*/false);
 }
 
@@ -160,7 +169,7 @@ Tensor neg(const Tensor& a) {
     a.expect_defined("neg");
     Array y = -a.data();
     return Tensor::from_op(std::move(y), "neg", {a}, [a = GradOnly(a)](const Node& out) {
-        add_reduced_grad(a, out.grad, Scalar(-1));
+        add_reduced_grad(a, out, Scalar(-1), /*last=*/true);
     }, /*backward_reads_output=*/false);
 }
 
@@ -210,11 +219,11 @@ Tensor relu(const Tensor& a) {
     Array y = map(a.data(), [](Scalar x) { return x < 0 ? Scalar(0) : x; });  // NaN stays NaN, as in PyTorch
     // dy/da = 1 where the input was positive (where the output is), else 0
     return Tensor::from_op(std::move(y), "relu", {a}, [a = GradOnly(a)](const Node& out) {
-        const detail::GradTarget target = detail::grad_target(a);
-        Scalar* g = target.data;
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
         const std::size_t n = out.grad.size();
+        const detail::GradTarget target = detail::grad_target_over(a, out);  // maybe dy's own buffer
+        Scalar* g = target.data;
         if (target.add) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelElements)
             for (std::size_t i = 0; i < n; ++i) g[i] += y[i] > 0 ? dy[i] : Scalar(0);

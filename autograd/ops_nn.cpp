@@ -53,9 +53,9 @@ Tensor softmax(const Tensor& a, int dim) {
     }
     return Tensor::from_op(std::move(y), "softmax", {a}, [a = GradOnly(a), outer = outer, n = n, inner = inner](const Node& out) {
         // y = softmax(x):  dx_i = y_i * (dy_i - sum_j dy_j y_j)
-        const detail::GradTarget dx = detail::grad_target(a);
         const Scalar* y = out.data.data();
         const Scalar* dy = out.grad.data();
+        const detail::GradTarget dx = detail::grad_target_over(a, out);  // maybe dy's own buffer: each row's dot comes first
 #pragma omp parallel for schedule(static) if (outer * n * inner > kParallelElements)
         for (std::size_t o = 0; o < outer; ++o) {
             for (std::size_t k = 0; k < inner; ++k) {
@@ -159,9 +159,9 @@ Tensor masked_fill(const Tensor& a, const Mask& mask, Scalar value) {
     return Tensor::from_op(std::move(y), "masked_fill", {a},
                            [a = GradOnly(a), filled = std::move(filled), period, repeat](const Node& out) {
         // filled entries are constants: no gradient flows through them
-        const detail::GradTarget g = detail::grad_target(a);
         const Scalar* f = filled.data();
         const Scalar* pdy = out.grad.data();
+        const detail::GradTarget g = detail::grad_target_over(a, out);  // maybe dy's own buffer
 #pragma omp parallel for schedule(static) if (repeat > 1 && period * repeat > kParallelElements)
         for (std::size_t r = 0; r < repeat; ++r) {
             const Scalar* dy = pdy + r * period;
@@ -345,9 +345,9 @@ Tensor dropout(const Tensor& x, Scalar p, bool training, Generator& gen) {
         py[i] = px[i] * (kept ? scale : Scalar(0));  // x * 0 keeps a NaN, as in PyTorch
     }
     return Tensor::from_op(std::move(y), "dropout", {x}, [x = GradOnly(x), keep = std::move(keep), scale](const Node& out) {
-        const detail::GradTarget target = detail::grad_target(x);
-        Scalar* g = target.data;
         const Scalar* dy = out.grad.data();
+        const detail::GradTarget target = detail::grad_target_over(x, out);  // maybe dy's own buffer
+        Scalar* g = target.data;
         const std::uint8_t* pk = keep.data();
         const std::size_t n = keep.size();
         const Scalar s = scale;  // a local, not the closure's member: the loop then vectorises

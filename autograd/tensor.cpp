@@ -85,6 +85,22 @@ Array& Node::grad_buffer_to_write(bool& add) {
     return grad;
 }
 
+namespace {
+// The node whose backward_fn is running, while it runs: its grad is dropped
+// right after, so take_grad_of may hand the buffer on instead.
+thread_local Node* grad_offered = nullptr;
+}  // namespace
+
+Scalar* Node::take_grad_of(const Node& out) {
+    if (&out != grad_offered || has_grad || (active_sink != nullptr && is_leaf()) || out.grad.shape() != shape()) {
+        return nullptr;
+    }
+    grad = std::move(grad_offered->grad);
+    grad_offered = nullptr;  // one taker
+    has_grad = true;
+    return grad.data();
+}
+
 Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;
@@ -256,6 +272,11 @@ void Tensor::backward(const Array& grad_output, bool retain_graph) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
         if (n.backward_fn && n.has_grad) {
+            // its grad is dropped below: an input may take the buffer (take_grad_of)
+            struct Offer {
+                explicit Offer(Node& n) { grad_offered = &n; }
+                ~Offer() { grad_offered = nullptr; }  // also when backward_fn throws
+            } offer(n);
             if (profiler::enabled()) {
                 const auto start = std::chrono::steady_clock::now();
                 n.backward_fn(n);

@@ -83,6 +83,15 @@ struct Node {
     // back); afterwards, or for a leaf under a LeafGradients sink, it is
     // grad_buffer() and `add` is true.
     Array& grad_buffer_to_write(bool& add);
+    // For a backward that computes this node's gradient element by element
+    // from out.grad (the same shape), reading dy[i] before it writes dx[i]:
+    // on this node's first contribution, out.grad's own buffer becomes this
+    // node's grad, to be overwritten in place, when backward() offers it (it
+    // does for the node whose backward_fn runs: an intermediate's grad is
+    // dropped right after). One pass over memory less than writing a fresh
+    // buffer. Returns that buffer, or null: then use grad_buffer_to_write.
+    // Read out.grad's pointer and size before: after this, out.grad is empty.
+    Scalar* take_grad_of(const Node& out);
     // No op made it (or its graph was never recorded): a parameter, an input.
     bool is_leaf() const { return !backward_fn && parents.empty() && !graph_released; }
 };
