@@ -120,11 +120,35 @@ Array linear_rows(const Array& x, std::size_t rows, const nn::Linear& layer, con
     matmul_wt(rows, out, in, x.data(), w.data(), y.data(), wt.data());
     if (layer.bias.defined()) {
         const Scalar* b = layer.bias.data().data();
+        Scalar* py = y.data();
+#pragma omp parallel for schedule(static) if (rows * out > detail::kParallelElements)
         for (std::size_t r = 0; r < rows; ++r) {
-            for (std::size_t j = 0; j < out; ++j) y(r, j) += b[j];
+            for (std::size_t j = 0; j < out; ++j) py[r * out + j] += b[j];
         }
     }
     return y;
+}
+
+// The loops between the products, on every core for a prefill's many rows: a
+// loop left to one thread keeps the other waiting (perf, sampling past the
+// window at the lecture config: 11% of the samples were a thread spinning in
+// libgomp while the other added a bias through xtensor's y(r, j)).
+void add_into(Array& y, const Array& x) {  // y += x, the same shapes
+    Scalar* py = y.data();
+    const Scalar* px = x.data();
+    const std::size_t n = y.size();
+#pragma omp parallel for simd schedule(static) if (n > detail::kParallelElements)
+    for (std::size_t i = 0; i < n; ++i) py[i] += px[i];
+}
+
+void relu_in_place(Array& f) {
+    Scalar* p = f.data();
+    const std::size_t n = f.size();
+#pragma omp parallel for simd schedule(static) if (n > detail::kParallelElements)
+    for (std::size_t i = 0; i < n; ++i) {
+        const Scalar v = p[i];
+        p[i] = v < 0 ? Scalar(0) : v;  // relu's own select: std::max here became a branch per element (perf)
+    }
 }
 
 // layer_norm over each row of x (rows, C): the op's own forward loop.
@@ -244,7 +268,7 @@ Array KVCachedGPT::forward(const Index& idx) {
     std::size_t rows = n;  // rows per sequence in x
     for (std::size_t l = 0; l < model_.blocks.size(); ++l) {
         const std::size_t m = l + 1 == model_.blocks.size() ? 1 : n;
-        x = block(l, x, n, m);
+        x = block(l, std::move(x), n, m);
         rows = m;
     }
     x = last_rows(x, B_, rows, 1);                  // (B, C)
@@ -254,7 +278,7 @@ Array KVCachedGPT::forward(const Index& idx) {
     return logits;
 }
 
-Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::size_t m) {
+Array KVCachedGPT::block(std::size_t layer, Array x, std::size_t n, std::size_t m) {
     const Block& blk = model_.blocks[layer];
     const std::size_t C = model_.config.n_embd, H = blk.sa.heads.size(), hs = C / H;
     const std::size_t block_size = model_.config.block_size, t0 = T_, Tn = T_ + n, B = B_;
@@ -269,7 +293,8 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     // (B*n, C) @ (C, 2C), head hd's key in columns hd*hs.., its value in C + hd*hs..
     const Array kv = project(h, B * n, wt.key_value_rows, wt.key_value);
     // q = query(x) of the last m rows of each sequence, every head: (B*m, C)
-    const Array q_all = project(last_rows(h, B, n, m), B * m, wt.query_rows, wt.query);
+    const Array q_all = m == n ? project(h, B * n, wt.query_rows, wt.query)  // (no copy of h when every row is wanted)
+                               : project(last_rows(h, B, n, m), B * m, wt.query_rows, wt.query);
     Array att = Array::from_shape({B * m, C});      // cat([h(x) for h in heads], -1)
     auto one_head = [&](std::size_t hd) {
         std::vector<Scalar> q(m * hs), wei(m * Tn), out(m * hs);
@@ -320,15 +345,14 @@ Array KVCachedGPT::block(std::size_t layer, const Array& x, std::size_t n, std::
     } else {
         for (std::size_t hd = 0; hd < H; ++hd) one_head(hd);
     }
-    Array y = last_rows(x, B, n, m);                 // (B*m, C): the rows whose output is wanted
-    const Array proj = linear_rows(att, B * m, blk.sa.proj, wt.proj);  // out = proj(out)
-    y += proj;
+    Array y = m == n ? std::move(x) : last_rows(x, B, n, m);  // (B*m, C): the rows whose output is wanted
+    add_into(y, linear_rows(att, B * m, blk.sa.proj, wt.proj));  // out = proj(out), x + out
     // x = x + ffwd(ln2(x)): Linear, ReLU, Linear
     const nn::Linear& fc1 = std::get<nn::Linear>(blk.ffwd.net.layers[0]);
     const nn::Linear& fc2 = std::get<nn::Linear>(blk.ffwd.net.layers[2]);
     Array f = linear_rows(layer_norm_of_rows(y, B * m, blk.ln2), B * m, fc1, wt.fc1);  // (B*m, 4C)
-    for (Scalar& v : f) v = std::max(v, Scalar(0));                // relu
-    y += linear_rows(f, B * m, fc2, wt.fc2);
+    relu_in_place(f);                                               // relu
+    add_into(y, linear_rows(f, B * m, fc2, wt.fc2));
     return y;
 }
 

@@ -69,7 +69,7 @@ public:
 private:
     // One Block over the new rows x (B*n, C): returns its output for the last
     // m rows of each sequence, (B*m, C).
-    Array block(std::size_t layer, const Array& x, std::size_t n, std::size_t m);
+    Array block(std::size_t layer, Array x, std::size_t n, std::size_t m);
 
     // Each block's weights as its products read them, transposed once when
     // the cache is built (the weights do not change while it is used): the
