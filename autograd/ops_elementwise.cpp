@@ -89,10 +89,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
         y = a.data() + b.data();
     }
     return Tensor::from_op(std::move(y), "add", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        if (b.shape == out.grad.shape()) {  // the second may take out.grad's buffer
+        // the last one served may take out.grad's buffer: b, unless b wants
+        // no grad or was broadcast (a bias, summed first)
+        if (b.node && b.shape == out.grad.shape()) {
             add_reduced_grad(a, out);
             add_reduced_grad(b, out, 1, /*last=*/true);
-        } else {                            // b was broadcast (a bias): summed first, then a may take it
+        } else {
             add_reduced_grad(b, out);
             add_reduced_grad(a, out, 1, /*last=*/true);
         }

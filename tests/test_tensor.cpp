@@ -1,6 +1,7 @@
 // The Tensor handle and the backward pass: accumulation, release of the
 // graph, NoGradGuard, deep graphs, and the errors of misuse.
 #include "autograd/error.hpp"
+#include "autograd/op_helpers.hpp"
 #include "autograd/ops.hpp"
 #include "tests/check_helpers.hpp"
 
@@ -379,4 +380,67 @@ TEST_CASE("LeafGradients: under a scope a backward adds leaves' gradients into t
     CHECK(*a.find(w) == Array{200, 200, 200});
     CHECK(*b.find(w) == Array{200, 400, 600});
     CHECK(w.grad() == Array{2, 4, 6});
+}
+
+namespace {
+// An op that passes its gradient straight back (dx = dy) and notes where it
+// received it and where it wrote it: what the ops around it did with the
+// buffers. `receive` is out.grad's address; `write` the one it wrote into.
+struct GradTrace {
+    const Scalar* receive = nullptr;
+    const Scalar* write = nullptr;
+};
+Tensor traced(const Tensor& a, GradTrace& trace) {
+    return Tensor::from_op(a.data(), "traced", {a}, [a = detail::GradOnly(a), &trace](const Node& out) {
+        trace.receive = out.grad.data();
+        const detail::GradTarget g = detail::grad_target(a);
+        trace.write = g.data;
+        for (std::size_t i = 0; i < out.grad.size(); ++i) g.put(i, out.grad.data()[i]);
+    }, /*backward_reads_output=*/false);
+}
+}  // namespace
+
+TEST_CASE("an element-wise backward writes its input's gradient over out.grad's buffer when nothing else holds it") {
+    const Array values{{-1.5, 2, 0.5}, {3, -0.25, 1}};
+    // before -> relu -> after: relu's backward receives after's buffer and,
+    // its input having no gradient yet, writes before's gradient into it
+    Tensor x(values, true);
+    GradTrace before, after;
+    Tensor y = traced(relu(traced(x, before)), after);
+    sum(y * y).backward();  // d/dx = 2 relu(x) where x > 0, else 0
+    REQUIRE(after.write != nullptr);
+    CHECK(before.receive == after.write);  // the same buffer, passed on in place
+    XGRAD_CHECK_CLOSE("relu in place", x.grad(), Array({{0, 4, 1}, {6, 0, 2}}), 0);
+
+    // The same for the others that may take the buffer: each one's result
+    // equals the one computed into a fresh buffer (by a graph where the input
+    // already has a gradient, so it adds instead of taking).
+    const Mask mask = Mask({{false, true, false}, {true, false, false}});
+    Generator gen(7);
+    const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> ops = {
+        {"relu", [](const Tensor& t) { return relu(t); }},
+        {"softmax", [](const Tensor& t) { return softmax(t, -1); }},
+        {"masked_fill", [&](const Tensor& t) { return masked_fill(t, mask, Scalar(0)); }},
+        {"mul by a scalar", [](const Tensor& t) { return t * Scalar(-3); }},
+        {"add a scalar", [](const Tensor& t) { return t + Scalar(2); }},
+        {"add, first operand", [&](const Tensor& t) { return t + Tensor(values); }},
+        {"add, second operand", [&](const Tensor& t) { return Tensor(values) + t; }},
+        {"add, broadcast second", [&](const Tensor& t) { return t + Tensor(Array{1, 2, 3}, true); }},
+        {"neg", [](const Tensor& t) { return -t; }},
+        {"dropout", [&](const Tensor& t) { Generator g(11); return dropout(t, Scalar(0.5), true, g); }},
+    };
+    for (const auto& [name, op] : ops) {
+        CAPTURE(name);
+        const Array weights{{1, -2, 3}, {0.5, 4, -1}};
+        Tensor a(values, true), b(values, true);
+        GradTrace in_a, out_a, in_b, out_b;
+        sum(traced(op(traced(a, in_a)), out_a) * Tensor(weights)).backward();
+        // b's path: the traced node's output also feeds a second consumer that
+        // ran first, so the op adds into a gradient that is already there
+        Tensor tb = traced(b, in_b);
+        sum(traced(op(tb), out_b) * Tensor(weights) + tb * Scalar(0)).backward();
+        CHECK(in_a.receive == out_a.write);
+        CHECK(in_b.receive != out_b.write);
+        CHECK(a.grad() == b.grad());  // the same bits
+    }
 }
