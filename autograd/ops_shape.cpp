@@ -67,7 +67,7 @@ Tensor view_as(const char* op, const Tensor& a, const std::vector<std::ptrdiff_t
 // (..., M, N) -> (..., N, M), one matrix at a time, in tiles of 16 x 16: a
 // tile's 16 output rows stay in the L1 cache while its columns are written.
 // Element by element across whole rows, each write touched another cache line
-// (a (256, 64) k took 2 ns an element; tiled, about a quarter of that).
+// (the lecture's (256, 64) keys took 2.1 ns an element; tiled, 1.0).
 template <bool Add>
 void transpose_matrices(const Scalar* in, Scalar* out, std::size_t batch, std::size_t M, std::size_t N) {
     constexpr std::size_t tile = 16;
