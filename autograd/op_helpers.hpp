@@ -105,11 +105,12 @@ inline GradTarget grad_target(const Tensor& t) {
 }
 inline GradTarget grad_target(const GradOnly& t) { return grad_target(t.node); }
 
-// grad_target for a backward that writes t's gradient element by element from
-// out.grad, reading dy[i] before writing dx[i] (relu, dropout, masked_fill,
-// softmax, the scalar forms): out.grad's own buffer, written over in place,
-// when the engine can spare it (Node::take_grad_of). Take out.grad's data
-// pointer and size before calling this.
+// grad_target for a backward that writes t's gradient from out.grad, each
+// dx_i needing only dy values read before dx_i's slot is written (relu,
+// dropout, masked_fill, softmax, and through add_reduced_grad add, sub, neg
+// and the scalar forms): out.grad's own buffer, written over in place, when
+// the engine can spare it (Node::take_grad_of). Take out.grad's data pointer
+// and size before calling this.
 inline GradTarget grad_target_over(const GradOnly& t, const Node& out) {
     if (t.node) {
         if (Scalar* taken = t.node->take_grad_of(out)) return GradTarget{taken, false};

@@ -107,8 +107,13 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     check_broadcast("sub", a.shape(), b.shape());
     Array y = a.data() - b.data();
     return Tensor::from_op(std::move(y), "sub", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        add_reduced_grad(a, out);
-        add_reduced_grad(b, out, Scalar(-1));
+        if (b.node && b.shape == out.grad.shape()) {  // the last one served may take out.grad's buffer, as in add
+            add_reduced_grad(a, out);
+            add_reduced_grad(b, out, Scalar(-1), /*last=*/true);
+        } else {
+            add_reduced_grad(b, out, Scalar(-1));
+            add_reduced_grad(a, out, 1, /*last=*/true);
+        }
     }, /*backward_reads_output=*/false);
 }
 

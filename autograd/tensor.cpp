@@ -89,6 +89,11 @@ namespace {
 // The node whose backward_fn is running, while it runs: its grad is dropped
 // right after, so take_grad_of may hand the buffer on instead.
 thread_local Node* grad_offered = nullptr;
+
+struct GradOffer {
+    explicit GradOffer(Node& n) { grad_offered = &n; }
+    ~GradOffer() { grad_offered = nullptr; }  // also when backward_fn throws
+};
 }  // namespace
 
 Scalar* Node::take_grad_of(const Node& out) {
@@ -272,11 +277,7 @@ void Tensor::backward(const Array& grad_output, bool retain_graph) {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
         if (n.backward_fn && n.has_grad) {
-            // its grad is dropped below: an input may take the buffer (take_grad_of)
-            struct Offer {
-                explicit Offer(Node& n) { grad_offered = &n; }
-                ~Offer() { grad_offered = nullptr; }  // also when backward_fn throws
-            } offer(n);
+            const GradOffer offer(n);  // its grad is dropped below: an input may take the buffer (take_grad_of)
             if (profiler::enabled()) {
                 const auto start = std::chrono::steady_clock::now();
                 n.backward_fn(n);

@@ -48,7 +48,7 @@ struct Node {
     bool requires_grad = false;
     const char* op = "leaf"; // the op's name as the engine calls it: "matmul", "softmax", ...
     std::vector<std::shared_ptr<Node>> parents;
-    BackwardFn backward_fn;  // reads out.grad, adds into the parents' grads (or writes the first contribution)
+    BackwardFn backward_fn;  // reads out.grad, adds into the parents' grads (or writes the first contribution, maybe over out.grad: take_grad_of)
 
     // Saving memory as PyTorch's saved tensors do: an intermediate's values are
     // freed as soon as nothing can read them any more, that is when no Tensor
@@ -83,14 +83,16 @@ struct Node {
     // back); afterwards, or for a leaf under a LeafGradients sink, it is
     // grad_buffer() and `add` is true.
     Array& grad_buffer_to_write(bool& add);
-    // For a backward that computes this node's gradient element by element
-    // from out.grad (the same shape), reading dy[i] before it writes dx[i]:
-    // on this node's first contribution, out.grad's own buffer becomes this
-    // node's grad, to be overwritten in place, when backward() offers it (it
-    // does for the node whose backward_fn runs: an intermediate's grad is
-    // dropped right after). One pass over memory less than writing a fresh
-    // buffer. Returns that buffer, or null: then use grad_buffer_to_write.
-    // Read out.grad's pointer and size before: after this, out.grad is empty.
+    // For a backward that computes this node's gradient from out.grad (the
+    // same shape) where each dx_i needs only dy values read before dx_i's
+    // slot is written (relu: dy_i; softmax: dy_i and its row's dot, computed
+    // first): on this node's first contribution, out.grad's own buffer
+    // becomes this node's grad, to be overwritten in place, when backward()
+    // offers it (it does for the node whose backward_fn runs: an
+    // intermediate's grad is dropped right after). No fresh buffer to find
+    // and write. Returns that buffer, or null: then use grad_buffer_to_write.
+    // Read out.grad's pointer and size before: after a take, out.grad's
+    // storage is gone (a null pointer, though its shape remains).
     Scalar* take_grad_of(const Node& out);
     // No op made it (or its graph was never recorded): a parameter, an input.
     bool is_leaf() const { return !backward_fn && parents.empty() && !graph_released; }

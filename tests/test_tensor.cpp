@@ -1,5 +1,6 @@
 // The Tensor handle and the backward pass: accumulation, release of the
-// graph, NoGradGuard, deep graphs, and the errors of misuse.
+// graph, NoGradGuard, deep graphs, the errors of misuse, and a gradient's
+// buffer passed on in place.
 #include "autograd/error.hpp"
 #include "autograd/op_helpers.hpp"
 #include "autograd/ops.hpp"
@@ -416,7 +417,6 @@ TEST_CASE("an element-wise backward writes its input's gradient over out.grad's 
     // equals the one computed into a fresh buffer (by a graph where the input
     // already has a gradient, so it adds instead of taking).
     const Mask mask = Mask({{false, true, false}, {true, false, false}});
-    Generator gen(7);
     const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> ops = {
         {"relu", [](const Tensor& t) { return relu(t); }},
         {"softmax", [](const Tensor& t) { return softmax(t, -1); }},
@@ -427,6 +427,8 @@ TEST_CASE("an element-wise backward writes its input's gradient over out.grad's 
         {"add, second operand", [&](const Tensor& t) { return Tensor(values) + t; }},
         {"add, broadcast second", [&](const Tensor& t) { return t + Tensor(Array{1, 2, 3}, true); }},
         {"neg", [](const Tensor& t) { return -t; }},
+        {"sub, second operand", [&](const Tensor& t) { return Tensor(values) - t; }},
+        {"sub, first operand", [&](const Tensor& t) { return t - Tensor(values); }},
         {"dropout", [&](const Tensor& t) { Generator g(11); return dropout(t, Scalar(0.5), true, g); }},
     };
     for (const auto& [name, op] : ops) {
@@ -441,6 +443,20 @@ TEST_CASE("an element-wise backward writes its input's gradient over out.grad's 
         sum(traced(op(tb), out_b) * Tensor(weights) + tb * Scalar(0)).backward();
         CHECK(in_a.receive == out_a.write);
         CHECK(in_b.receive != out_b.write);
-        CHECK(a.grad() == b.grad());  // the same bits
+        // the same values; not compared bit for bit, since b's path adds into a
+        // +0 that turns a written -0 (0 times a negative dy) into +0
+        CHECK(a.grad() == b.grad());
     }
+
+    // A leaf under a LeafGradients sink never takes the buffer: its gradient
+    // goes into the sink, as every leaf's does there (the threads' sums).
+    Tensor w(values, true);
+    LeafGradients sink;
+    {
+        const LeafGradients::Scope into(sink);
+        sum(relu(w) * Tensor(Array{{1, 2, 3}, {4, 5, 6}})).backward();
+    }
+    CHECK_FALSE(w.has_grad());
+    REQUIRE(sink.find(w) != nullptr);
+    CHECK(*sink.find(w) == Array({{0, 2, 3}, {4, 0, 6}}));
 }
