@@ -136,7 +136,7 @@ void load_into(const nn::NamedTensors& tensors, const Fixture& f, const std::str
 }
 
 // tril(ones(n, n)) == 0: true above the diagonal (the future), as the lecture's mask.
-Mask causal(std::size_t n) { return equal_zero(tril_ones(n)); }
+[[maybe_unused]] Mask causal(std::size_t n) { return equal_zero(tril_ones(n)); }
 
 constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
 

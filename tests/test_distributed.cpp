@@ -135,7 +135,7 @@ TEST_CASE("micro-batches side by side on threads: the same gradient bits as one 
     CHECK(largest > 1e-2);  // gradients that mean something
     // (micro-batches, side by side): 2 at once; 3 at once (more threads than
     // this machine may have cores); 4 as two rounds of 2, adding to the sum so far
-    for (const auto [micro_steps, side_by_side] : {std::pair{2, 2}, std::pair{3, 3}, std::pair{4, 2}, std::pair{6, 3}}) {
+    for (const auto& [micro_steps, side_by_side] : {std::pair{2, 2}, std::pair{3, 3}, std::pair{4, 2}, std::pair{6, 3}}) {
         INFO(micro_steps << " micro-batches, " << side_by_side << " side by side");
         const std::vector<float> in_turn = step_gradients(*model, batch, micro_steps);
         CHECK(max_difference(side_by_side_gradients(*model, batch, micro_steps, side_by_side), in_turn) == 0);
