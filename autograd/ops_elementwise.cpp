@@ -57,6 +57,19 @@ void add_reduced_grad(const GradOnly& t, const Node& out, Scalar sign = 1, bool 
     }
 }
 
+// The backward of a + b (sign_b 1) and a - b (sign_b -1): each input's share
+// of out.grad. The one served last may take out.grad's buffer: b, unless b
+// wants no grad or was broadcast (a bias, summed first; then a).
+void add_reduced_grads(const GradOnly& a, const GradOnly& b, const Node& out, Scalar sign_b) {
+    if (b.node && b.shape == out.grad.shape()) {
+        add_reduced_grad(a, out);
+        add_reduced_grad(b, out, sign_b, /*last=*/true);
+    } else {
+        add_reduced_grad(b, out, sign_b);
+        add_reduced_grad(a, out, 1, /*last=*/true);
+    }
+}
+
 // Checks that two shapes broadcast as in NumPy: aligned at the right, each pair
 // of dims equal or one of them 1.
 void check_broadcast(const char* op, const Shape& a, const Shape& b) {
@@ -89,15 +102,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
         y = a.data() + b.data();
     }
     return Tensor::from_op(std::move(y), "add", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        // the last one served may take out.grad's buffer: b, unless b wants
-        // no grad or was broadcast (a bias, summed first)
-        if (b.node && b.shape == out.grad.shape()) {
-            add_reduced_grad(a, out);
-            add_reduced_grad(b, out, 1, /*last=*/true);
-        } else {
-            add_reduced_grad(b, out);
-            add_reduced_grad(a, out, 1, /*last=*/true);
-        }
+        add_reduced_grads(a, b, out, 1);
     }, /*backward_reads_output=*/false);
 }
 
@@ -107,13 +112,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     check_broadcast("sub", a.shape(), b.shape());
     Array y = a.data() - b.data();
     return Tensor::from_op(std::move(y), "sub", {a, b}, [a = GradOnly(a), b = GradOnly(b)](const Node& out) {
-        if (b.node && b.shape == out.grad.shape()) {  // the last one served may take out.grad's buffer, as in add
-            add_reduced_grad(a, out);
-            add_reduced_grad(b, out, Scalar(-1), /*last=*/true);
-        } else {
-            add_reduced_grad(b, out, Scalar(-1));
-            add_reduced_grad(a, out, 1, /*last=*/true);
-        }
+        add_reduced_grads(a, b, out, Scalar(-1));
     }, /*backward_reads_output=*/false);
 }
 
