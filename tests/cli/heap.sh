@@ -2,7 +2,8 @@
 # The heap's transparent huge pages (train/cli/heap.cpp). When the kernel
 # gives them only on request ("madvise"), xgrad runs itself again, same
 # process and arguments, with glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES
-# and the user's own tunables kept; a user's glibc.malloc.hugetlb=0 wins.
+# and the user's own tunables kept; a user's glibc.malloc.hugetlb=0 wins;
+# `xgrad serve` is never re-run.
 # Usage: heap.sh path/to/xgrad
 X=$1
 source "$(dirname "$0")/lib.sh"
@@ -49,6 +50,21 @@ elif [ "$kernel" = madvise ]; then
   kill -INT "$pid"
   wait "$pid"
   check "Ctrl-C ends the re-run as it ends any run (128 + SIGINT)" 130 $?
+
+  # `xgrad serve` is left as it was started: a request would wait on fresh
+  # huge pages' first touch (heap.cpp). Checked once it serves, so that it is
+  # the running server's environment that has no tunable.
+  env -u GLIBC_TUNABLES "$X" serve --checkpoint "$T/run.safetensors" --port 0 >"$T/serve.out" 2>&1 &
+  spid=$!
+  for _ in $(seq 300); do grep -q '^serving .* on http://127.0.0.1:' "$T/serve.out" && break; sleep 0.1; done
+  if grep -q '^serving ' "$T/serve.out" && kill -0 "$spid" 2>/dev/null; then
+    check "serve runs without the tunable" "" \
+      "$(tr '\0' '\n' <"/proc/$spid/environ" 2>/dev/null | grep '^GLIBC_TUNABLES=')"
+  else
+    fail "serve did not start: $(head -c 300 "$T/serve.out")"
+  fi
+  kill "$spid" 2>/dev/null
+  wait "$spid" 2>/dev/null
 else
   # The kernel's "always" needs no request and "never" refuses it: nothing is re-run.
   want=no; [ "$kernel" = always ] && want=yes

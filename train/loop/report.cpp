@@ -108,6 +108,9 @@ void print_profile(std::ostream& out, long long steps, double train_seconds,
             t.forward_s -= it->second.forward_s, t.backward_s -= it->second.backward_s, t.calls -= it->second.calls;
         }
         steps -= 1, train_seconds -= first_seconds;
+        // an op the first step alone ran (none in the later steps) has no row
+        rows.erase(std::remove_if(rows.begin(), rows.end(), [](const auto& r) { return r.second.calls == 0; }),
+                   rows.end());
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
         return a.second.forward_s + a.second.backward_s > b.second.forward_s + b.second.backward_s;
