@@ -297,7 +297,10 @@ Array KVCachedGPT::block(std::size_t layer, Array x, std::size_t n, std::size_t 
                                : project(last_rows(h, B, n, m), B * m, wt.query_rows, wt.query);
     Array att = Array::from_shape({B * m, C});      // cat([h(x) for h in heads], -1)
     auto one_head = [&](std::size_t hd) {
-        std::vector<Scalar> q(m * hs), wei(m * Tn), out(m * hs);
+        // each thread's buffers, kept from token to token: no allocation and
+        // no zero fill per head (every element is written before it is read)
+        thread_local std::vector<Scalar> q, wei, out;
+        q.resize(m * hs), wei.resize(m * Tn), out.resize(m * hs);
         for (std::size_t b = 0; b < B; ++b) {
             // this head's keys and values of the new rows, into the cache
             Scalar* K = key_[layer].data() + (b * H + hd) * block_size * hs;  // cached keys (block_size, hs)
