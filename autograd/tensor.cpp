@@ -6,9 +6,8 @@
 #include "autograd/profiler.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-
-#include <unordered_set>
 #include <utility>
 
 namespace xgrad {
@@ -106,7 +105,9 @@ Scalar* Node::take_grad_of(const Node& out) {
     return grad.data();
 }
 
-Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
+// The node and its reference counts from the buffer cache too: a step makes
+// and frees a few hundred, more than glibc's per-thread cache keeps (7 of a size).
+Tensor::Tensor(Array data, bool requires_grad) : node_(std::allocate_shared<Node>(CachedAllocator<Node>())) {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;
     node_->handles = 1;
@@ -250,18 +251,23 @@ void Tensor::backward(const Array& grad_output, bool retain_graph) {
     }
 
     // Topological order (inputs before outputs) by an iterative depth-first
-    // search: a node is appended once all of its parents have been.
+    // search: a node is appended once all of its parents have been. Leaves
+    // (parameters, inputs) have no backward to run and stay out of it. A node
+    // is marked with this walk's number when first reached: no set of
+    // visited nodes to allocate, one entry at a time, on every step.
+    static std::atomic<std::uint64_t> walks{0};
+    const std::uint64_t walk = ++walks;
     std::vector<std::shared_ptr<Node>> order;
-    std::unordered_set<const Node*> visited;
     std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack;  // (node, next parent to visit)
-    visited.insert(node_.get());
+    node_->walk = walk;
     stack.emplace_back(node_, 0);
     while (!stack.empty()) {
         auto& [n, next] = stack.back();
         if (next < n->parents.size()) {
             const std::shared_ptr<Node>& p = n->parents[next++];
             if (p->graph_released) throw_released(*p);  // before any gradient is touched
-            if (p->requires_grad && visited.insert(p.get()).second) {
+            if (p->requires_grad && p->backward_fn && p->walk != walk) {
+                p->walk = walk;
                 stack.emplace_back(p, 0);  // (`n` may dangle after this; it is not used again)
             }
         } else {

@@ -11,6 +11,7 @@
 //     loss.backward();            // x.grad() == 2 * x
 #pragma once
 
+#include "autograd/buffer_cache.hpp"
 #include "autograd/shape_text.hpp"
 
 #include <xtensor/xarray.hpp>
@@ -33,7 +34,9 @@ using Scalar = double;
 using Scalar = float;
 #endif
 
-using Array = xt::xarray<Scalar>;
+// Every Array's buffer comes from its thread's cache of freed buffers
+// (buffer_cache.hpp): a step frees and allocates the same sizes again.
+using Array = xt::xarray<Scalar, XTENSOR_DEFAULT_LAYOUT, CachedAllocator<Scalar>>;
 using Index = xt::xarray<std::int64_t>;  // token ids, targets
 using Mask = xt::xarray<bool>;           // true where masked_fill writes
 using Shape = Array::shape_type;
@@ -67,6 +70,7 @@ struct Node {
     // An earlier backward() walked through this intermediate and dropped its
     // closure and parent links: a later backward cannot pass it (see backward).
     bool graph_released = false;
+    std::uint64_t walk = 0;  // the last backward() walk that reached it (an intermediate: one thread's)
     Shape released_shape;
     const Shape& shape() const { return data_released ? released_shape : data.shape(); }
 

@@ -162,6 +162,24 @@ inline void zero_grad(const NamedTensors& params) {
     for (auto entry : params) entry.second.zero_grad();
 }
 
+// The parameters cut into `parts` runs of consecutive tensors, each about a
+// part's share of the elements: run t is params[first[t]] up to params[first[t + 1]].
+// The micro-batches' gradient sum and AdamW's step share the same cut, so
+// the thread that summed a gradient updates its weights from its own cache.
+inline std::vector<std::size_t> split_by_size(const NamedTensors& params, int parts) {
+    std::size_t total = 0;
+    for (const auto& entry : params) total += entry.second.numel();
+    std::vector<std::size_t> first(static_cast<std::size_t>(parts) + 1, params.size());
+    first[0] = 0;
+    std::size_t i = 0, seen = 0;
+    for (int t = 1; t < parts; ++t) {
+        const std::size_t share = total * static_cast<std::size_t>(t) / static_cast<std::size_t>(parts);
+        while (i < params.size() && seen + params[i].second.numel() / 2 < share) seen += params[i++].second.numel();
+        first[static_cast<std::size_t>(t)] = i;
+    }
+    return first;
+}
+
 // normal(0, std), as torch.nn.init.normal_ (a parameter: requires grad).
 inline Tensor normal_parameter(const Shape& shape, double std, Generator& gen) {
     if (ShapesOnly::on()) return Tensor::hollow(shape, true);

@@ -41,6 +41,12 @@ void backward_side_by_side(const nn::NamedTensors& params, int first, int count,
     }
     // micro-batch first's gradients, then first + 1's, ...: backward_adding's order (gradients.hpp)
     add_micro_batch_gradients(params, first, sinks, count);
+    // Each sink's buffers freed on the thread that allocated them, back into
+    // that thread's buffer cache (autograd/buffer_cache.hpp): freed here,
+    // thread 1's would fill this thread's cache while thread 1 went to the
+    // heap for new ones every step.
+#pragma omp parallel for schedule(static, 1) num_threads(count)
+    for (int s = 0; s < count; ++s) sinks[static_cast<std::size_t>(s)] = LeafGradients();
 }
 
 }  // namespace xgrad::dist
