@@ -25,8 +25,13 @@ namespace xgrad::buffer_cache {
 namespace {
 
 // Size classes: 64 bytes, then four to each doubling (80, 96, 112, 128, 160,
-// ... 1 MB), so a buffer wastes at most a quarter of its class.
-constexpr int kClasses = 1 + 4 * 14;
+// ... kLargest), so a buffer wastes at most a quarter of its class.
+constexpr int log2_of(std::size_t power_of_two) {
+    int k = 0;
+    while ((std::size_t{1} << k) < power_of_two) ++k;
+    return k;
+}
+constexpr int kClasses = 1 + 4 * (log2_of(kLargest) - 6);
 
 int floor_log2(std::size_t x) { return 63 - __builtin_clzll(static_cast<unsigned long long>(x)); }
 
