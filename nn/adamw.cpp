@@ -41,7 +41,7 @@ void AdamW::step() {
     for (const auto& entry : params) total += entry.second.numel();
     const int parts = total > detail::kParallelElements ? omp_get_max_threads() : 1;
     const std::vector<std::size_t> first = split_by_size(params, parts);
-#pragma omp parallel num_threads(parts)
+#pragma omp parallel num_threads(parts) if (parts > 1)
     for (int part = omp_get_thread_num(); part < parts; part += omp_get_num_threads()) {
         for (std::size_t i = first[static_cast<std::size_t>(part)]; i < first[static_cast<std::size_t>(part) + 1]; ++i) {
             Tensor& p = params[i].second;
