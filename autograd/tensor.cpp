@@ -105,9 +105,7 @@ Scalar* Node::take_grad_of(const Node& out) {
     return grad.data();
 }
 
-// The node and its reference counts from the buffer cache too: a step makes
-// and frees a few hundred, more than glibc's per-thread cache keeps (7 of a size).
-Tensor::Tensor(Array data, bool requires_grad) : node_(std::allocate_shared<Node>(CachedAllocator<Node>())) {
+Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>()) {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;
     node_->handles = 1;
