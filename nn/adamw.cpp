@@ -2,8 +2,6 @@
 
 #include "autograd/op_helpers.hpp"
 
-#include <omp.h>
-
 #include <cmath>
 
 namespace xgrad::nn {
@@ -42,24 +40,22 @@ void AdamW::step() {
     const int parts = total > detail::kParallelElements ? omp_get_max_threads() : 1;
     const std::vector<std::size_t> first = split_by_size(params, parts);
 #pragma omp parallel num_threads(parts) if (parts > 1)
-    for (int part = omp_get_thread_num(); part < parts; part += omp_get_num_threads()) {
-        for (std::size_t i = first[static_cast<std::size_t>(part)]; i < first[static_cast<std::size_t>(part) + 1]; ++i) {
-            Tensor& p = params[i].second;
-            if (!p.has_grad()) continue;  // unused this step: PyTorch skips it too
-            Scalar* w = p.data().data();
-            const Scalar* g = p.grad().data();
-            Scalar* m = exp_avg[i].data();
-            Scalar* v = exp_avg_sq[i].data();
-            const std::size_t n = p.numel();
+    for_this_threads_runs(first, [&](std::size_t i) {
+        Tensor& p = params[i].second;
+        if (!p.has_grad()) return;  // unused this step: PyTorch skips it too
+        Scalar* w = p.data().data();
+        const Scalar* g = p.grad().data();
+        Scalar* m = exp_avg[i].data();
+        Scalar* v = exp_avg_sq[i].data();
+        const std::size_t n = p.numel();
 #pragma omp simd
-            for (std::size_t j = 0; j < n; ++j) {
-                w[j] *= decay;
-                m[j] = m[j] * b1 + one_minus_b1 * g[j];
-                v[j] = v[j] * b2 + one_minus_b2 * g[j] * g[j];
-                w[j] -= step_size * (m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps));
-            }
+        for (std::size_t j = 0; j < n; ++j) {
+            w[j] *= decay;
+            m[j] = m[j] * b1 + one_minus_b1 * g[j];
+            v[j] = v[j] * b2 + one_minus_b2 * g[j] * g[j];
+            w[j] -= step_size * (m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps));
         }
-    }
+    });
 }
 
 }  // namespace xgrad::nn

@@ -26,6 +26,8 @@
 
 #include "autograd/ops.hpp"
 
+#include <omp.h>
+
 #include <functional>
 #include <random>
 #include <string>
@@ -178,6 +180,17 @@ inline std::vector<std::size_t> split_by_size(const NamedTensors& params, int pa
         first[static_cast<std::size_t>(t)] = i;
     }
     return first;
+}
+
+// Inside a parallel region: f(i) for every parameter index i of the runs of
+// `first` (split_by_size) that belong to the calling thread, run t to thread t
+// (and t + team size, ..., should the team be smaller than the cut).
+template <class F>
+void for_this_threads_runs(const std::vector<std::size_t>& first, F&& f) {
+    const int parts = static_cast<int>(first.size()) - 1;
+    for (int part = omp_get_thread_num(); part < parts; part += omp_get_num_threads()) {
+        for (std::size_t i = first[static_cast<std::size_t>(part)]; i < first[static_cast<std::size_t>(part) + 1]; ++i) f(i);
+    }
 }
 
 // normal(0, std), as torch.nn.init.normal_ (a parameter: requires grad).

@@ -31,27 +31,25 @@ void add_micro_batch_gradients(const nn::NamedTensors& params, int first, std::v
     // Each thread sums its run of the parameters (the cut AdamW's step uses too)
     const std::vector<std::size_t> first_of = nn::split_by_size(params, threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
-    for (int part = omp_get_thread_num(); part < threads; part += omp_get_num_threads()) {
-        for (std::size_t i = first_of[static_cast<std::size_t>(part)]; i < first_of[static_cast<std::size_t>(part) + 1]; ++i) {
-            Tensor p = params[i].second;
-            Node& node = *p.node();
-            for (std::size_t s = 0; s < sinks.size(); ++s) {
-                Array* g = sinks[s].find(p);
-                if (first + static_cast<int>(s) == 0) {  // micro-batch 0: its gradient, or none
-                    if (g == nullptr) continue;
-                    if (node.has_grad) {
-                        add_gradient(node.grad, *g);
-                    } else {
-                        node.grad = std::move(*g);  // computed from zero, as a plain backward() would
-                        node.has_grad = true;
-                    }
-                    continue;
+    nn::for_this_threads_runs(first_of, [&](std::size_t i) {
+        Tensor p = params[i].second;
+        Node& node = *p.node();
+        for (std::size_t s = 0; s < sinks.size(); ++s) {
+            Array* g = sinks[s].find(p);
+            if (first + static_cast<int>(s) == 0) {  // micro-batch 0: its gradient, or none
+                if (g == nullptr) continue;
+                if (node.has_grad) {
+                    add_gradient(node.grad, *g);
+                } else {
+                    node.grad = std::move(*g);  // computed from zero, as a plain backward() would
+                    node.has_grad = true;
                 }
-                Array& sum = node.grad_buffer();  // zeros if nothing was added yet
-                if (g != nullptr) add_gradient(sum, *g);
+                continue;
             }
+            Array& sum = node.grad_buffer();  // zeros if nothing was added yet
+            if (g != nullptr) add_gradient(sum, *g);
         }
-    }
+    });
 }
 
 std::vector<float> flatten_gradients(const nn::NamedTensors& params) {
