@@ -1,6 +1,7 @@
 // The per-thread buffer cache (buffer_cache.hpp).
 #include "autograd/buffer_cache.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -56,11 +57,21 @@ std::size_t size_class_bytes(int index) {
     return (std::size_t{1} << k) + static_cast<std::size_t>(quarter + 1) * (std::size_t{1} << (k - 2));
 }
 
+// From the heap, aligned by hand: malloc's block is kAlignment bytes longer
+// and the pointer malloc gave sits just below the aligned one. (posix_memalign
+// aligns by splitting off and freeing the block's head: at the lecture's size
+// those small free scraps sat between big freed buffers and kept glibc from
+// merging them.)
 void* heap_alloc(std::size_t bytes) {
-    void* p = nullptr;
-    if (posix_memalign(&p, kAlignment, bytes == 0 ? kAlignment : bytes) != 0) throw std::bad_alloc();
+    void* raw = std::malloc(bytes + kAlignment);
+    if (raw == nullptr) throw std::bad_alloc();
+    const auto aligned = (reinterpret_cast<std::uintptr_t>(raw) + kAlignment) & ~(kAlignment - 1);
+    void* p = reinterpret_cast<void*>(aligned);
+    static_cast<void**>(p)[-1] = raw;
     return p;
 }
+
+void heap_free(void* p) { std::free(static_cast<void**>(p)[-1]); }
 
 struct Cache {
     std::vector<void*> free_lists[kClasses];
@@ -76,7 +87,7 @@ Cache::~Cache() {
     for (int c = 0; c < kClasses; ++c) {
         for (void* p : free_lists[c]) {
             XGRAD_UNPOISON(p, size_class_bytes(c));
-            std::free(p);
+            heap_free(p);
         }
     }
     t_gone = true;
@@ -123,7 +134,7 @@ void give(void* p, std::size_t bytes) noexcept {
             }
         }
     }
-    std::free(p);
+    heap_free(p);
 }
 
 Counts counts() {

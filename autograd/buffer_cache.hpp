@@ -10,12 +10,12 @@
 // without a lock. Buffers above kLargest bytes go to the heap as before: a
 // lecture-size buffer's work dwarfs its malloc.
 //
-// The price, measured at the lecture's size: the heap's high-water mark is
-// about 10% higher (4.25-4.32 GB against 3.82-3.98, the cache turned on and
-// off in one build), the small buffers kept here sitting between big freed
-// ones that glibc could otherwise have merged. Caching only up to 256 KB made
-// it worse (4.63-4.86 GB); a per-thread limit of 16 MB instead of 64 MB did
-// not change it.
+// Buffers come from the heap aligned by hand (buffer_cache.cpp), not by
+// posix_memalign: at the lecture's size memalign's freed scraps kept glibc
+// from merging big freed buffers. Against the build before this cache, in
+// alternating lecture runs: peak RSS 4.39-4.43 GB against 3.94-4.01 and a
+// step 7% slower (medians) with memalign; 3.73-3.75 GB against 3.88-3.96 and
+// no slower (5.12 s against 5.25) aligned by hand.
 //
 // Under AddressSanitizer a cached buffer is poisoned until it is handed out
 // again, so a read of a freed Array is still reported.
