@@ -11,7 +11,7 @@
 // lecture-size buffer's work dwarfs its malloc.
 //
 // Buffers come from the heap aligned by hand (buffer_cache.cpp), not by
-// posix_memalign: at the lecture's size memalign's freed scraps kept glibc
+// posix_memalign (kept only under the sanitizers): at the lecture's size memalign's freed scraps kept glibc
 // from merging big freed buffers. Against the build before this cache, in
 // alternating lecture runs: peak RSS 4.39-4.43 GB against 3.94-4.01 and a
 // step 7% slower (medians) with memalign; 3.73-3.75 GB against 3.88-3.96 and

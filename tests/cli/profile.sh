@@ -2,7 +2,8 @@
 # `xgrad train --profile` (autograd/profiler.cpp, train/loop/report.cpp): after
 # training it prints one row per op with its calls per step, and those counts
 # are the model's own (the tiny GPT: 4 blocks of 4 heads); the shares add up
-# to the step; the first step is left out; and profiling changes no number.
+# to the step; the header says the first step is left out (that it really is,
+# this cannot see: every step makes the same calls); profiling changes no number.
 #   usage: tests/cli/profile.sh path/to/xgrad
 set -u
 XGRAD=${1:?usage: $0 path/to/xgrad}
